@@ -1,0 +1,233 @@
+//! The command line: clap derive. Connection flags are global (before or after the
+//! subcommand) and each has an environment variable.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::broker_url::BrokerUrl;
+use crate::status::{SortKey, State};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mqtt-scan",
+    version,
+    about = "Which MQTT clients are connected right now, and since when",
+    long_about = "Which MQTT clients are connected right now, and since when.\n\n\
+        Clients publish a retained status on their own topic (online when they connect, \
+        a Last Will with offline when they die). mqtt-scan subscribes to those topics and \
+        folds what the broker holds into one table keyed by client name.",
+    after_help = "Examples:\n  mqtt-scan list -b mqtt://broker:1883\n  mqtt-scan list --json | jq -r '.clients[] | select(.state==\"offline\") | .name'\n  mqtt-scan list -t 'tele/{name}/LWT' --only offline",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub topics: TopicArgs,
+    /// When to colour output: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, value_name = "WHEN")]
+    pub color: ColorChoice,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the status table once and exit.
+    List(ListArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MqttVersion {
+    #[value(name = "3.1.1", alias = "3", alias = "4", alias = "311")]
+    V311,
+    #[value(name = "5", alias = "5.0")]
+    V5,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Connection")]
+pub struct ConnectionArgs {
+    /// Broker URL: mqtt://host[:port], mqtts://, ws://host[:port][/path], wss://, or host[:port].
+    #[arg(
+        short = 'b',
+        long,
+        env = "MQTT_SCAN_BROKER",
+        hide_env_values = true,
+        global = true,
+        default_value = "mqtt://localhost:1883",
+        value_name = "URL"
+    )]
+    pub broker: BrokerUrl,
+    /// User name for the broker.
+    #[arg(
+        short = 'u',
+        long,
+        env = "MQTT_SCAN_USERNAME",
+        global = true,
+        value_name = "USER"
+    )]
+    pub username: Option<String>,
+    /// Password (prefer MQTT_SCAN_PASSWORD or --password-file: a flag shows in `ps`).
+    #[arg(
+        long,
+        env = "MQTT_SCAN_PASSWORD",
+        hide_env_values = true,
+        global = true,
+        value_name = "PASSWORD"
+    )]
+    pub password: Option<String>,
+    /// Read the password from the first line of this file.
+    #[arg(long, global = true, value_name = "PATH", conflicts_with = "password")]
+    pub password_file: Option<PathBuf>,
+    /// CA certificate (PEM) to trust instead of the system roots.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub cafile: Option<PathBuf>,
+    /// Client certificate (PEM); needs --key.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub cert: Option<PathBuf>,
+    /// Client private key (PEM); needs --cert.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub key: Option<PathBuf>,
+    /// Do not verify the broker's certificate (insecure: for tests only).
+    #[arg(long, global = true)]
+    pub insecure: bool,
+    /// Client id [default: mqtt-scan-<random hex>].
+    #[arg(long, env = "MQTT_SCAN_CLIENT_ID", global = true, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// MQTT protocol version.
+    #[arg(
+        long,
+        env = "MQTT_SCAN_MQTT_VERSION",
+        value_enum,
+        default_value = "3.1.1",
+        global = true,
+        value_name = "VERSION"
+    )]
+    pub mqtt_version: MqttVersion,
+    /// Keepalive interval in seconds (0 turns it off).
+    #[arg(long, default_value_t = 60, global = true, value_name = "SECS")]
+    pub keepalive: u16,
+    /// How long to wait for TCP, TLS and the broker's CONNACK.
+    #[arg(long, default_value = "5s", value_parser = parse_duration, global = true, value_name = "DUR")]
+    pub connect_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Status topics")]
+pub struct TopicArgs {
+    /// Status topic pattern: an MQTT filter or a template with {name} [default: sensors/connected/#].
+    #[arg(
+        short = 't',
+        long = "topic",
+        env = "MQTT_SCAN_TOPIC",
+        global = true,
+        value_delimiter = ',',
+        value_name = "PATTERN"
+    )]
+    pub topics: Vec<String>,
+    /// Extra payload words that mean online (comma-separated).
+    #[arg(long, global = true, value_delimiter = ',', value_name = "WORDS")]
+    pub online_values: Vec<String>,
+    /// Extra payload words that mean offline (comma-separated).
+    #[arg(long, global = true, value_delimiter = ',', value_name = "WORDS")]
+    pub offline_values: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// The longest to wait for the retained snapshot.
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DUR")]
+    pub wait: Duration,
+    /// Quiet time with no retained message that ends the snapshot (skipped on mosquitto).
+    #[arg(long, default_value = "300ms", value_parser = parse_duration, value_name = "DUR")]
+    pub settle: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Same as --format json.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    /// Sort order.
+    #[arg(long, value_enum, default_value_t = SortKey::Name)]
+    pub sort: SortKey,
+    /// Show only clients in this state.
+    #[arg(long, value_enum, value_name = "STATE")]
+    pub only: Option<State>,
+    #[command(flatten)]
+    pub snapshot: SnapshotArgs,
+}
+
+impl ListArgs {
+    pub fn format(&self) -> Format {
+        if self.json {
+            Format::Json
+        } else {
+            self.format
+        }
+    }
+}
+
+/// humantime durations: `500ms`, `5s`, `10m`, `2h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (use e.g. 500ms, 5s, 10m, 2h)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_work_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "mqtt-scan",
+            "list",
+            "-b",
+            "h:1",
+            "--json",
+            "-t",
+            "a/#",
+            "-t",
+            "b/+",
+        ])
+        .unwrap();
+        assert_eq!(cli.connection.broker.port, 1);
+        assert_eq!(cli.topics.topics, ["a/#", "b/+"]);
+        let Command::List(list) = cli.command;
+        assert_eq!(list.format(), Format::Json);
+    }
+
+    #[test]
+    fn durations_are_humantime() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_duration("soon").unwrap_err().contains("5s"));
+    }
+}

@@ -1,0 +1,181 @@
+//! Command-line arguments -> validated settings. Every flag is read here, nowhere deeper.
+
+use std::hash::{BuildHasher, Hasher};
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::broker_url::BrokerUrl;
+use crate::cli::{ColorChoice, ConnectionArgs, MqttVersion, TopicArgs};
+use crate::error::usage;
+use crate::status::{Pattern, Source, Vocabulary};
+use crate::tls::{self, TlsFiles};
+
+pub const DEFAULT_TOPIC: &str = "sensors/connected/#";
+
+/// A password that prints as `***` however it is formatted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[derive(Clone)]
+pub struct Connection {
+    pub broker: BrokerUrl,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub client_id: String,
+    pub version: MqttVersion,
+    pub keepalive: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl Connection {
+    pub fn from_args(args: &ConnectionArgs) -> anyhow::Result<Self> {
+        let broker = args.broker.clone();
+        let tls_flags =
+            args.cafile.is_some() || args.cert.is_some() || args.key.is_some() || args.insecure;
+        if tls_flags && !broker.scheme.is_tls() {
+            return Err(usage(format!(
+                "--cafile, --cert, --key and --insecure are for TLS: use mqtts://{} (or wss://)",
+                broker.host_port()
+            )));
+        }
+        let tls = if broker.scheme.is_tls() {
+            if args.insecure {
+                eprintln!(
+                    "mqtt-scan: warning: --insecure: the broker's certificate is not verified"
+                );
+            }
+            Some(tls::client_config(&TlsFiles {
+                cafile: args.cafile.as_deref(),
+                cert: args.cert.as_deref(),
+                key: args.key.as_deref(),
+                insecure: args.insecure,
+            })?)
+        } else {
+            None
+        };
+        // Flags win over credentials in the URL.
+        let username = args.username.clone().or_else(|| broker.username.clone());
+        let password = match (&args.password_file, &args.password) {
+            (Some(path), _) => Some(read_password_file(path)?),
+            (None, Some(p)) => Some(p.clone()),
+            (None, None) => broker.password.clone(),
+        };
+        if password.is_some() && username.is_none() {
+            return Err(usage("a password needs a user name: pass --username"));
+        }
+        let client_id = args.client_id.clone().unwrap_or_else(random_client_id);
+        if client_id.is_empty() || client_id.len() > 65_535 {
+            return Err(usage("--client-id must be 1 to 65535 bytes long"));
+        }
+        Ok(Self {
+            broker,
+            username,
+            password: password.map(Secret),
+            tls,
+            client_id,
+            version: args.mqtt_version,
+            keepalive: Duration::from_secs(u64::from(args.keepalive)),
+            connect_timeout: args.connect_timeout.max(Duration::from_millis(1)),
+        })
+    }
+}
+
+fn read_password_file(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        usage(format!(
+            "cannot read --password-file {}: {}",
+            path.display(),
+            tls::io_reason(&e)
+        ))
+    })?;
+    let first = text.split('\n').next().unwrap_or("").trim_end_matches('\r');
+    if first.is_empty() {
+        return Err(usage(format!(
+            "--password-file {}: the first line is empty",
+            path.display()
+        )));
+    }
+    Ok(first.to_owned())
+}
+
+/// `mqtt-scan-` and 16 random hex digits (std's per-process random hash keys, no crate).
+fn random_client_id() -> String {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    format!("mqtt-scan-{:016x}", h.finish())
+}
+
+/// What to subscribe to and how to read it.
+#[derive(Debug, Clone)]
+pub struct Scan {
+    pub sources: Vec<Source>,
+    pub vocab: Vocabulary,
+}
+
+impl Scan {
+    pub fn from_args(args: &TopicArgs) -> anyhow::Result<Self> {
+        let texts: Vec<&str> = if args.topics.is_empty() {
+            vec![DEFAULT_TOPIC]
+        } else {
+            args.topics.iter().map(|t| t.trim()).collect()
+        };
+        let mut sources: Vec<Source> = Vec::new();
+        for text in texts {
+            let pattern = Pattern::parse(text).map_err(|e| usage(e.to_string()))?;
+            if !sources
+                .iter()
+                .any(|s| s.pattern.filter() == pattern.filter())
+            {
+                sources.push(Source {
+                    pattern,
+                    label: "topic".into(),
+                });
+            }
+        }
+        Ok(Self {
+            sources,
+            vocab: Vocabulary::new(&args.online_values, &args.offline_values),
+        })
+    }
+
+    pub fn filters(&self) -> Vec<String> {
+        self.sources
+            .iter()
+            .map(|s| s.pattern.filter().to_owned())
+            .collect()
+    }
+}
+
+/// `--color`: `auto` colours on a terminal unless `NO_COLOR` is set (no-color.org).
+pub fn use_color(choice: ColorChoice, stream_is_terminal: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            stream_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    }
+}
+
+pub fn stdout_is_terminal() -> bool {
+    std::io::stdout().is_terminal()
+}

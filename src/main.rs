@@ -1,0 +1,86 @@
+use std::process::ExitCode;
+
+use clap::error::ErrorKind;
+use clap::Parser;
+
+use mqtt_scan::cli::{Cli, Command};
+use mqtt_scan::commands;
+use mqtt_scan::config::{self, Connection, Scan};
+use mqtt_scan::error::{Exit, UsageError};
+
+fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(ToString::to_string)
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!("mqtt-scan: internal error: {msg} (this is a bug: please report it)");
+    }));
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_error(&e),
+    };
+    match run(&cli) {
+        Ok(code) => code.into(),
+        Err(e) => {
+            eprintln!("mqtt-scan: {e:#}");
+            if e.downcast_ref::<UsageError>().is_some() {
+                Exit::Usage.into()
+            } else {
+                Exit::Runtime.into()
+            }
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<Exit> {
+    let conn = Connection::from_args(&cli.connection)?;
+    let scan = Scan::from_args(&cli.topics)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let work = async {
+            match &cli.command {
+                Command::List(args) => {
+                    let color = config::use_color(cli.color, config::stdout_is_terminal());
+                    commands::list::run(&conn, &scan, args, color).await
+                }
+            }
+        };
+        tokio::select! {
+            result = work => result,
+            _ = tokio::signal::ctrl_c() => Ok(Exit::Interrupted),
+        }
+    })
+}
+
+/// Help and version print as usual; a usage error becomes one `mqtt-scan: ` line, exit 2.
+fn clap_error(e: &clap::Error) -> ExitCode {
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            Exit::Usage.into()
+        }
+        _ => {
+            let text = e.render().to_string();
+            let parts: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.starts_with("Usage:"))
+                .filter(|l| !l.is_empty())
+                .collect();
+            let line = parts.join(" ");
+            let line = line.strip_prefix("error: ").unwrap_or(&line);
+            eprintln!("mqtt-scan: {line} (see mqtt-scan --help)");
+            Exit::Usage.into()
+        }
+    }
+}

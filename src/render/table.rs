@@ -1,0 +1,104 @@
+//! The default human table, with a summary line under it.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use chrono::{DateTime, Utc};
+use tabled::builder::Builder;
+use tabled::settings::{Padding, Style};
+
+use super::{detail_text, Scan};
+use crate::status::{escape, Row, State};
+
+const DETAIL_WIDTH: usize = 24;
+
+pub struct Options {
+    pub color: bool,
+    pub now: DateTime<Utc>,
+}
+
+/// `45s`, `12m`, `3h 12m`, `2d 4h`: how long a state has held, at a glance.
+pub fn age(from: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let s = (now - from).num_seconds();
+    match s {
+        ..0 => "-".into(),
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86_400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut out: String = s.chars().take(max - 1).collect();
+        out.push('…');
+        out
+    }
+}
+
+pub fn state_cell(state: State, color: bool) -> String {
+    if !color {
+        return state.as_str().to_owned();
+    }
+    let code = match state {
+        State::Online => "32",
+        State::Offline => "31",
+        State::Unknown => "33",
+    };
+    format!("\x1b[{code}m{state}\x1b[0m")
+}
+
+fn cells(r: &Row, opts: &Options) -> Vec<String> {
+    let (since, held) = match r.since {
+        Some(t) => (t.format("%Y-%m-%d %H:%M:%SZ").to_string(), age(t, opts.now)),
+        // A retained status without a timestamp: set before we looked, time unknown.
+        None if r.retained => ("retained".into(), "-".into()),
+        None => ("-".into(), "-".into()),
+    };
+    let detail = r.detail.as_ref().map_or_else(|| "-".into(), detail_text);
+    vec![
+        escape(&r.name).into_owned(),
+        state_cell(r.state, opts.color),
+        clip(&escape(&detail), DETAIL_WIDTH),
+        since,
+        held,
+        r.ip.as_deref()
+            .map_or_else(|| "-".into(), |ip| clip(&escape(ip), 40)),
+        escape(&r.topic).into_owned(),
+    ]
+}
+
+pub fn summary_line(scan: &Scan<'_>) -> String {
+    let s = scan.summary;
+    let mut line = format!(
+        "{} client{}: {} online, {} offline, {} unknown",
+        s.total,
+        if s.total == 1 { "" } else { "s" },
+        s.online,
+        s.offline,
+        s.unknown
+    );
+    if scan.clients.len() != s.total {
+        let _ = write!(line, " (showing {})", scan.clients.len());
+    }
+    line
+}
+
+pub fn write<W: Write>(scan: &Scan<'_>, opts: &Options, mut w: W) -> io::Result<()> {
+    if !scan.clients.is_empty() {
+        let mut b = Builder::with_capacity(scan.clients.len() + 1, 7);
+        b.push_record(["NAME", "STATE", "DETAIL", "SINCE", "FOR", "IP", "TOPIC"]);
+        for r in &scan.clients {
+            b.push_record(cells(r, opts));
+        }
+        let mut table = b.build();
+        table.with(Style::empty()).with(Padding::new(0, 3, 0, 0));
+        for line in table.to_string().lines() {
+            writeln!(w, "{}", line.trim_end())?;
+        }
+    }
+    writeln!(w, "{}", summary_line(scan))
+}

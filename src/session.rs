@@ -1,0 +1,667 @@
+//! The only module that talks MQTT. It turns a `Connection` into rumqttc options (v3.1.1 or
+//! v5), polls the event loop in its own task, subscribes on every ConnAck, and hands typed
+//! events to the commands over a channel. Nothing above it sees rumqttc.
+
+use std::error::Error as StdError;
+use std::io;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{SubsecRound, Utc};
+use rumqttc::v5;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::{sleep, sleep_until, timeout, Instant};
+
+use crate::cli::MqttVersion;
+use crate::config::Connection;
+use crate::status::{escape, Observation, Pattern, Registry};
+
+/// Largest packet MQTT can carry; rumqttc's 10 KiB default would drop big statuses.
+const MAX_INCOMING: usize = 268_435_455;
+const MAX_OUTGOING: usize = 1 << 20;
+/// mosquitto announces itself here (retained); it queues retained messages before a later
+/// publish, so on mosquitto the probe's return ends the snapshot without a settle window.
+const VERSION_TOPIC: &str = "$SYS/broker/version";
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// What the session reports.
+#[derive(Debug)]
+pub enum Event {
+    Connected,
+    /// SUBACK came; `refused` lists status filters the broker would not grant.
+    Subscribed {
+        refused: Vec<String>,
+    },
+    Message(Message),
+    /// The probe came back after the retained snapshot: `ordered` when the broker is known
+    /// to deliver every retained message before it.
+    ProbeReturned {
+        ordered: bool,
+    },
+    Disconnected {
+        reason: String,
+    },
+}
+
+#[derive(Debug)]
+pub struct Message {
+    pub topic: String,
+    pub payload: Bytes,
+    pub retained: bool,
+}
+
+/// What to subscribe to, and whether to reconnect after a lost connection.
+pub struct Spec {
+    pub filters: Vec<String>,
+    pub reconnect: bool,
+}
+
+pub struct Session {
+    events: mpsc::UnboundedReceiver<Event>,
+    client: Client,
+    task: JoinHandle<()>,
+    broker: String,
+}
+
+#[derive(Clone)]
+enum Client {
+    V4(rumqttc::AsyncClient),
+    V5(v5::AsyncClient),
+}
+
+enum EventLoop {
+    V4(Box<rumqttc::EventLoop>),
+    V5(Box<v5::EventLoop>),
+}
+
+/// An event-loop step, the same for both protocol versions.
+enum Net {
+    ConnAck,
+    SubAck(Vec<bool>),
+    Publish {
+        topic: String,
+        payload: Bytes,
+        retain: bool,
+    },
+    Disconnecting,
+    Other,
+}
+
+/// What error messages need to know about the connection.
+struct Context {
+    host: String,
+    host_port: String,
+    client_id: String,
+    connect_timeout: Duration,
+    tls: bool,
+    version: MqttVersion,
+}
+
+impl Session {
+    /// Connects and waits for the first CONNACK (bounded by `--connect-timeout`, which
+    /// covers TCP, TLS and the CONNACK). A failure here is final: there is no retry.
+    pub async fn connect(conn: &Connection, spec: Spec) -> anyhow::Result<Self> {
+        let (client, event_loop) = build(conn);
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let ctx = Context {
+            host: conn.broker.host.clone(),
+            host_port: conn.broker.host_port(),
+            client_id: conn.client_id.clone(),
+            connect_timeout: conn.connect_timeout,
+            tls: conn.broker.scheme.is_tls(),
+            version: conn.version,
+        };
+        let probe = format!("mqtt-scan/probe/{}", conn.client_id);
+        let task = tokio::spawn(run(event_loop, client.clone(), tx, ctx, spec, probe));
+        let broker = conn.broker.to_string();
+        match timeout(conn.connect_timeout, events.recv()).await {
+            Ok(Some(Event::Connected)) => Ok(Self {
+                events,
+                client,
+                task,
+                broker,
+            }),
+            Ok(Some(Event::Disconnected { reason })) => Err(anyhow::anyhow!(reason)),
+            Ok(_) => Err(anyhow::anyhow!(
+                "the connection to {broker} ended unexpectedly"
+            )),
+            Err(_) => {
+                task.abort();
+                Err(anyhow::anyhow!(
+                    "no answer from {} within {}: check the address and port, and whether the broker wants TLS (mqtts://)",
+                    conn.broker.host_port(),
+                    humantime::format_duration(conn.connect_timeout)
+                ))
+            }
+        }
+    }
+
+    pub async fn next(&mut self) -> Option<Event> {
+        self.events.recv().await
+    }
+
+    /// Collects the retained snapshot into `registry`. Complete when the SUBACK has come,
+    /// the probe has come back, and `settle` passed with no retained message (the settle
+    /// window is skipped on a broker known to deliver in order); `wait` bounds it all.
+    /// Returns whether the snapshot is complete.
+    pub async fn snapshot(
+        &mut self,
+        registry: &mut Registry,
+        wait: Duration,
+        settle: Duration,
+    ) -> anyhow::Result<bool> {
+        let deadline = Instant::now() + wait;
+        let mut probe_at: Option<Instant> = None;
+        let mut last_retained = Instant::now();
+        let mut batch = Vec::with_capacity(256);
+        loop {
+            let quiet_until = probe_at.map(|p| p.max(last_retained) + settle);
+            let wake = quiet_until.map_or(deadline, |q| q.min(deadline));
+            tokio::select! {
+                biased;
+                n = self.events.recv_many(&mut batch, 256) => {
+                    if n == 0 {
+                        anyhow::bail!("the connection to {} ended during the snapshot", self.broker);
+                    }
+                    let now = now_ms();
+                    for event in batch.drain(..) {
+                        match event {
+                            Event::Message(m) => {
+                                if m.retained {
+                                    last_retained = Instant::now();
+                                }
+                                registry.fold(&Observation { topic: &m.topic, payload: &m.payload, retained: m.retained }, now);
+                            }
+                            Event::Subscribed { refused } if !refused.is_empty() => {
+                                anyhow::bail!(
+                                    "the broker refused the subscription to {}: check this user's ACL",
+                                    refused.iter().map(|f| format!("'{}'", escape(f))).collect::<Vec<_>>().join(", ")
+                                );
+                            }
+                            Event::ProbeReturned { ordered: true } => return Ok(true),
+                            Event::ProbeReturned { ordered: false } => probe_at = Some(Instant::now()),
+                            Event::Disconnected { reason } => {
+                                anyhow::bail!("lost the connection during the snapshot: {reason}");
+                            }
+                            Event::Connected | Event::Subscribed { .. } => {}
+                        }
+                    }
+                }
+                () = sleep_until(wake) => {
+                    if quiet_until.is_some_and(|q| Instant::now() >= q) {
+                        return Ok(true);
+                    }
+                    if Instant::now() >= deadline {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends DISCONNECT and waits briefly for it to go out.
+    pub async fn close(self) {
+        let sent = match &self.client {
+            Client::V4(c) => c.try_disconnect().is_ok(),
+            Client::V5(c) => c.try_disconnect().is_ok(),
+        };
+        if sent {
+            let _ = timeout(Duration::from_millis(500), self.task).await;
+        } else {
+            self.task.abort();
+        }
+    }
+}
+
+fn build(conn: &Connection) -> (Client, EventLoop) {
+    let host = if conn.broker.scheme.is_websocket() {
+        // rumqttc takes the whole URL as the host for WebSockets.
+        conn.broker.websocket_url()
+    } else {
+        conn.broker.host.clone()
+    };
+    let port = conn.broker.port;
+    let net_timeout = conn.connect_timeout.as_secs().max(1) + 1;
+    let transport = match (&conn.tls, conn.broker.scheme.is_websocket()) {
+        (None, false) => rumqttc::Transport::Tcp,
+        (None, true) => rumqttc::Transport::Ws,
+        (Some(cfg), false) => {
+            rumqttc::Transport::Tls(rumqttc::TlsConfiguration::Rustls(cfg.clone()))
+        }
+        (Some(cfg), true) => {
+            rumqttc::Transport::Wss(rumqttc::TlsConfiguration::Rustls(cfg.clone()))
+        }
+    };
+    match conn.version {
+        MqttVersion::V311 => {
+            let mut o = rumqttc::MqttOptions::new(conn.client_id.clone(), host, port);
+            o.set_keep_alive(conn.keepalive)
+                .set_max_packet_size(MAX_INCOMING, MAX_OUTGOING)
+                .set_transport(transport)
+                .set_clean_session(true);
+            if let Some(user) = &conn.username {
+                o.set_credentials(
+                    user.clone(),
+                    conn.password.as_ref().map_or("", |p| p.expose()),
+                );
+            }
+            let (client, mut event_loop) = rumqttc::AsyncClient::new(o, 64);
+            let mut net = rumqttc::NetworkOptions::new();
+            net.set_connection_timeout(net_timeout);
+            event_loop.set_network_options(net);
+            (Client::V4(client), EventLoop::V4(Box::new(event_loop)))
+        }
+        MqttVersion::V5 => {
+            let mut o = v5::MqttOptions::new(conn.client_id.clone(), host, port);
+            o.set_keep_alive(conn.keepalive)
+                .set_max_packet_size(Some(u32::try_from(MAX_INCOMING).unwrap_or(u32::MAX)))
+                .set_transport(transport)
+                .set_clean_start(true)
+                .set_connection_timeout(net_timeout);
+            if let Some(user) = &conn.username {
+                o.set_credentials(
+                    user.clone(),
+                    conn.password.as_ref().map_or("", |p| p.expose()),
+                );
+            }
+            let (client, event_loop) = v5::AsyncClient::new(o, 64);
+            (Client::V5(client), EventLoop::V5(Box::new(event_loop)))
+        }
+    }
+}
+
+impl Client {
+    fn subscribe(&self, filters: &[String]) -> bool {
+        match self {
+            Client::V4(c) => c
+                .try_subscribe_many(
+                    filters.iter().map(|f| {
+                        rumqttc::SubscribeFilter::new(f.clone(), rumqttc::QoS::AtMostOnce)
+                    }),
+                )
+                .is_ok(),
+            Client::V5(c) => c
+                .try_subscribe_many(filters.iter().map(|f| {
+                    v5::mqttbytes::v5::Filter::new(f.clone(), v5::mqttbytes::QoS::AtMostOnce)
+                }))
+                .is_ok(),
+        }
+    }
+
+    fn publish_probe(&self, topic: &str) -> bool {
+        match self {
+            Client::V4(c) => c
+                .try_publish(topic, rumqttc::QoS::AtLeastOnce, false, "probe")
+                .is_ok(),
+            Client::V5(c) => c
+                .try_publish(topic, v5::mqttbytes::QoS::AtLeastOnce, false, "probe")
+                .is_ok(),
+        }
+    }
+}
+
+impl EventLoop {
+    async fn poll(&mut self, ctx: &Context, connected: bool) -> Result<Net, String> {
+        match self {
+            EventLoop::V4(l) => match l.poll().await {
+                Ok(rumqttc::Event::Incoming(p)) => Ok(match p {
+                    rumqttc::Packet::ConnAck(_) => Net::ConnAck,
+                    rumqttc::Packet::SubAck(s) => Net::SubAck(
+                        s.return_codes
+                            .iter()
+                            .map(|c| matches!(c, rumqttc::SubscribeReasonCode::Success(_)))
+                            .collect(),
+                    ),
+                    rumqttc::Packet::Publish(p) => Net::Publish {
+                        topic: p.topic,
+                        payload: p.payload,
+                        retain: p.retain,
+                    },
+                    _ => Net::Other,
+                }),
+                Ok(rumqttc::Event::Outgoing(rumqttc::Outgoing::Disconnect)) => {
+                    Ok(Net::Disconnecting)
+                }
+                Ok(rumqttc::Event::Outgoing(_)) => Ok(Net::Other),
+                Err(e) => Err(describe_v4(&e, ctx, connected)),
+            },
+            EventLoop::V5(l) => match l.poll().await {
+                Ok(v5::Event::Incoming(p)) => Ok(match p {
+                    v5::mqttbytes::v5::Packet::ConnAck(_) => Net::ConnAck,
+                    v5::mqttbytes::v5::Packet::SubAck(s) => Net::SubAck(
+                        s.return_codes
+                            .iter()
+                            .map(|c| {
+                                matches!(c, v5::mqttbytes::v5::SubscribeReasonCode::Success(_))
+                            })
+                            .collect(),
+                    ),
+                    v5::mqttbytes::v5::Packet::Publish(p) => Net::Publish {
+                        topic: match String::from_utf8(p.topic.to_vec()) {
+                            Ok(t) => t,
+                            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                        },
+                        payload: p.payload,
+                        retain: p.retain,
+                    },
+                    v5::mqttbytes::v5::Packet::Disconnect(d) => {
+                        return Err(format!(
+                            "the broker disconnected us: {}",
+                            words(&format!("{:?}", d.reason_code))
+                        ))
+                    }
+                    _ => Net::Other,
+                }),
+                Ok(v5::Event::Outgoing(rumqttc::Outgoing::Disconnect)) => Ok(Net::Disconnecting),
+                Ok(v5::Event::Outgoing(_)) => Ok(Net::Other),
+                Err(e) => Err(describe_v5(&e, ctx, connected)),
+            },
+        }
+    }
+}
+
+async fn run(
+    mut event_loop: EventLoop,
+    client: Client,
+    tx: mpsc::UnboundedSender<Event>,
+    ctx: Context,
+    spec: Spec,
+    probe: String,
+) {
+    let status_patterns: Vec<Pattern> = spec
+        .filters
+        .iter()
+        .filter_map(|f| Pattern::parse(f).ok())
+        .collect();
+    let is_status = |topic: &str| status_patterns.iter().any(|p| p.name(topic).is_some());
+    let mut all_filters = spec.filters.clone();
+    all_filters.push(probe.clone());
+    all_filters.push(VERSION_TOPIC.to_owned());
+    let n_status = spec.filters.len();
+
+    let mut connected_once = false;
+    let mut attempt: u32 = 0;
+    let mut ordered_broker = false;
+    loop {
+        let step = event_loop.poll(&ctx, connected_once).await;
+        let event = match step {
+            Ok(Net::ConnAck) => {
+                connected_once = true;
+                attempt = 0;
+                ordered_broker = false;
+                client.subscribe(&all_filters);
+                Some(Event::Connected)
+            }
+            Ok(Net::SubAck(granted)) => {
+                let refused = spec
+                    .filters
+                    .iter()
+                    .zip(&granted)
+                    .filter(|(_, ok)| !**ok)
+                    .map(|(f, _)| f.clone())
+                    .collect();
+                let probe_granted = granted.get(n_status).copied().unwrap_or(false);
+                let _ = tx.send(Event::Subscribed { refused });
+                // Without the probe (an ACL may forbid it) the settle window alone decides.
+                if !(probe_granted && client.publish_probe(&probe)) {
+                    let _ = tx.send(Event::ProbeReturned { ordered: false });
+                }
+                None
+            }
+            Ok(Net::Publish {
+                topic,
+                payload,
+                retain,
+            }) => {
+                if topic == probe {
+                    Some(Event::ProbeReturned {
+                        ordered: ordered_broker,
+                    })
+                } else if topic == VERSION_TOPIC && !is_status(&topic) {
+                    ordered_broker = payload.starts_with(b"mosquitto");
+                    None
+                } else {
+                    Some(Event::Message(Message {
+                        topic,
+                        payload,
+                        retained: retain,
+                    }))
+                }
+            }
+            Ok(Net::Disconnecting) => break,
+            Ok(Net::Other) => None,
+            Err(reason) => {
+                let _ = tx.send(Event::Disconnected { reason });
+                if !(spec.reconnect && connected_once) {
+                    break;
+                }
+                attempt += 1;
+                sleep(backoff(attempt)).await;
+                None
+            }
+        };
+        if let Some(event) = event {
+            if tx.send(event).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// The time rows record: milliseconds are all a status needs, and they read better.
+pub fn now_ms() -> chrono::DateTime<Utc> {
+    Utc::now().trunc_subsecs(3)
+}
+
+/// 0.5 s, 1 s, 2 s, ... capped at 10 s: rumqttc alone would retry in a tight loop.
+pub fn backoff(attempt: u32) -> Duration {
+    let ms = 500u64.saturating_mul(1u64 << attempt.saturating_sub(1).min(16));
+    Duration::from_millis(ms).min(BACKOFF_MAX)
+}
+
+/// `NotAuthorized` -> `not authorized`.
+fn words(variant: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in variant.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.extend(c.to_lowercase());
+    }
+    out
+}
+
+fn find<'a, T: StdError + 'static>(err: &'a (dyn StdError + 'static)) -> Option<&'a T> {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if let Some(t) = e.downcast_ref::<T>() {
+            return Some(t);
+        }
+        // io::Error::source skips the error it wraps; look inside it too.
+        if let Some(inner) = e.downcast_ref::<io::Error>().and_then(io::Error::get_ref) {
+            if let Some(t) = find::<T>(inner) {
+                return Some(t);
+            }
+        }
+        cur = e.source();
+    }
+    None
+}
+
+fn refused(code: &str, ctx: &Context) -> String {
+    match code {
+        "NotAuthorized" | "BadUserNamePassword" => {
+            format!(
+                "not authorized by {}: check --username/--password",
+                ctx.host_port
+            )
+        }
+        "BadClientId" | "ClientIdentifierNotValid" => format!(
+            "{} rejected the client id '{}': choose another with --client-id",
+            ctx.host_port,
+            escape(&ctx.client_id)
+        ),
+        "RefusedProtocolVersion" | "UnsupportedProtocolVersion" => format!(
+            "{} does not accept MQTT {}: try --mqtt-version {}",
+            ctx.host_port,
+            if ctx.version == MqttVersion::V5 {
+                "5"
+            } else {
+                "3.1.1"
+            },
+            if ctx.version == MqttVersion::V5 {
+                "3.1.1"
+            } else {
+                "5"
+            }
+        ),
+        other => format!("connection refused by {}: {}", ctx.host_port, words(other)),
+    }
+}
+
+/// One line that says what failed and what to do.
+fn describe(err: &(dyn StdError + 'static), ctx: &Context, connected: bool) -> String {
+    if let Some(tls) = find::<rustls::Error>(err) {
+        return describe_tls(tls, ctx);
+    }
+    if let Some(io) = find::<io::Error>(err) {
+        return describe_io(io, ctx, connected);
+    }
+    let text = err.to_string();
+    if connected {
+        format!("connection to {} lost: {text}", ctx.host_port)
+    } else {
+        format!("cannot connect to {}: {text}", ctx.host_port)
+    }
+}
+
+fn describe_io(e: &io::Error, ctx: &Context, connected: bool) -> String {
+    use io::ErrorKind as K;
+    let hp = &ctx.host_port;
+    match e.kind() {
+        K::ConnectionRefused => format!("connection refused by {hp}: is the broker running?"),
+        K::TimedOut => format!("no answer from {hp}: check the address, port and firewall"),
+        K::UnexpectedEof | K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe
+            if connected =>
+        {
+            format!("connection to {hp} lost: the broker closed it")
+        }
+        K::UnexpectedEof | K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => {
+            if ctx.tls {
+                format!("{hp} closed the connection during the handshake: is it a TLS port, and does it want a client certificate (--cert/--key)?")
+            } else {
+                format!("{hp} closed the connection before answering: if it is a TLS port, use mqtts://")
+            }
+        }
+        K::HostUnreachable | K::NetworkUnreachable => {
+            format!("{hp} is unreachable: check the broker address")
+        }
+        _ if e.to_string().contains("lookup") || e.to_string().contains("resolve") => {
+            format!(
+                "cannot resolve host '{}': check the broker address",
+                escape(&ctx.host)
+            )
+        }
+        _ if connected => format!("connection to {hp} lost: {e}"),
+        _ => format!("cannot connect to {hp}: {e}"),
+    }
+}
+
+fn describe_tls(e: &rustls::Error, ctx: &Context) -> String {
+    use rustls::{AlertDescription as A, CertificateError as C, Error as E};
+    let hp = &ctx.host_port;
+    match e {
+        E::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => format!(
+            "certificate verify failed for {hp} (unknown issuer): pass --cafile with the CA that signed the broker's certificate"
+        ),
+        E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => format!(
+            "certificate verify failed: the broker's certificate is not valid for '{}': connect by the name in the certificate",
+            escape(&ctx.host)
+        ),
+        E::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
+            format!("certificate verify failed: the certificate of {hp} has expired")
+        }
+        E::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => {
+            format!("certificate verify failed: the certificate of {hp} is not valid yet (check the clock)")
+        }
+        E::InvalidCertificate(other) => {
+            format!("certificate verify failed for {hp}: {}", words(&format!("{other:?}")))
+        }
+        E::AlertReceived(A::CertificateRequired | A::HandshakeFailure | A::BadCertificate | A::UnknownCA | A::CertificateUnknown) => format!(
+            "{hp} rejected the TLS handshake: does it require a client certificate (--cert/--key) signed by a CA it trusts?"
+        ),
+        other => format!("TLS handshake with {hp} failed: {other}"),
+    }
+}
+
+fn timeout_message(ctx: &Context) -> String {
+    format!(
+        "no answer from {} within {}: check the address and port, and whether the broker wants TLS (mqtts://)",
+        ctx.host_port,
+        humantime::format_duration(ctx.connect_timeout)
+    )
+}
+
+fn describe_v4(e: &rumqttc::ConnectionError, ctx: &Context, connected: bool) -> String {
+    use rumqttc::{ConnectionError as E, StateError as S};
+    match e {
+        E::ConnectionRefused(code) => refused(&format!("{code:?}"), ctx),
+        E::NetworkTimeout | E::FlushTimeout => timeout_message(ctx),
+        E::MqttState(S::AwaitPingResp) => format!(
+            "connection to {} lost: no answer to keepalive pings",
+            ctx.host_port
+        ),
+        E::MqttState(S::ConnectionAborted) => {
+            format!("connection to {} lost: the broker closed it", ctx.host_port)
+        }
+        _ => describe(e, ctx, connected),
+    }
+}
+
+fn describe_v5(e: &v5::ConnectionError, ctx: &Context, connected: bool) -> String {
+    use v5::{ConnectionError as E, StateError as S};
+    match e {
+        E::ConnectionRefused(code) | E::MqttState(S::ConnFail { reason: code }) => {
+            refused(&format!("{code:?}"), ctx)
+        }
+        E::Timeout(_) => timeout_message(ctx),
+        E::MqttState(S::AwaitPingResp) => format!(
+            "connection to {} lost: no answer to keepalive pings",
+            ctx.host_port
+        ),
+        E::MqttState(S::ConnectionAborted) => {
+            format!("connection to {} lost: the broker closed it", ctx.host_port)
+        }
+        E::MqttState(S::ServerDisconnect {
+            reason_code,
+            reason_string,
+        }) => format!(
+            "the broker disconnected us: {}{}",
+            words(&format!("{reason_code:?}")),
+            reason_string
+                .as_deref()
+                .map(|s| format!(" ({})", escape(s)))
+                .unwrap_or_default()
+        ),
+        _ => describe(e, ctx, connected),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps_at_ten_seconds() {
+        let got: Vec<u128> = (1..=8).map(|a| backoff(a).as_millis()).collect();
+        assert_eq!(got, [500, 1000, 2000, 4000, 8000, 10_000, 10_000, 10_000]);
+        assert_eq!(backoff(u32::MAX), BACKOFF_MAX);
+    }
+
+    #[test]
+    fn variant_names_become_words() {
+        assert_eq!(words("NotAuthorized"), "not authorized");
+        assert_eq!(words("QuotaExceeded"), "quota exceeded");
+    }
+}

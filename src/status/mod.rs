@@ -1,0 +1,12 @@
+//! The pure core: patterns, payloads, the fold. No I/O, no clock: time is a parameter.
+
+pub mod escape;
+pub mod natural;
+pub mod pattern;
+pub mod payload;
+pub mod registry;
+
+pub use escape::escape;
+pub use pattern::Pattern;
+pub use payload::{Payload, State, Vocabulary};
+pub use registry::{Observation, Outcome, Registry, Row, SortKey, Source, Summary};

@@ -1,0 +1,390 @@
+//! The fold: status messages in, one row per client name out. Pure: time is a parameter.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::natural::natural_cmp;
+use super::pattern::Pattern;
+use super::payload::{self, Payload, State, Vocabulary};
+
+/// One message as the session saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct Observation<'a> {
+    pub topic: &'a str,
+    pub payload: &'a [u8],
+    /// Came from the broker's retained store (not a live publish).
+    pub retained: bool,
+}
+
+/// A status pattern and the convention it belongs to (`topic` for `-t`, else a preset).
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub pattern: Pattern,
+    pub label: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    pub name: String,
+    pub state: State,
+    pub detail: Option<Value>,
+    pub topic: String,
+    pub payload: Payload,
+    pub retained: bool,
+    pub since: Option<DateTime<Utc>>,
+    pub last_seen: DateTime<Utc>,
+    pub ip: Option<String>,
+    pub changes: u64,
+    pub reported_name: Option<String>,
+    pub source: String,
+}
+
+/// What one message did to the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The topic matched no pattern.
+    NoMatch,
+    /// The row was refreshed; its state stayed.
+    Unchanged,
+    /// A row appeared (`from` None), changed state, or was removed (`to` None).
+    Changed {
+        from: Option<State>,
+        to: Option<State>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SortKey {
+    /// Natural order of names (`sensor2` before `sensor10`).
+    #[default]
+    Name,
+    /// Offline first, then unknown, then online; by name within each.
+    State,
+    /// Oldest state change first, unknown times last.
+    Since,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Summary {
+    pub total: usize,
+    pub online: usize,
+    pub offline: usize,
+    pub unknown: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Registry {
+    sources: Vec<Source>,
+    vocab: Vocabulary,
+    rows: HashMap<String, Row>,
+}
+
+impl Registry {
+    pub fn new(sources: Vec<Source>, vocab: Vocabulary) -> Self {
+        Self {
+            sources,
+            vocab,
+            rows: HashMap::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Row> {
+        self.rows.get(name)
+    }
+
+    /// Folds one message into the table.
+    pub fn fold(&mut self, obs: &Observation<'_>, now: DateTime<Utc>) -> Outcome {
+        let Some((name, source)) = self
+            .sources
+            .iter()
+            .find_map(|s| Some((s.pattern.name(obs.topic)?, s)))
+        else {
+            return Outcome::NoMatch;
+        };
+        if obs.payload.is_empty() {
+            // A cleared retained message: the client's status is gone.
+            return match self.rows.remove(name.as_ref()) {
+                Some(row) => Outcome::Changed {
+                    from: Some(row.state),
+                    to: None,
+                },
+                None => Outcome::Unchanged,
+            };
+        }
+        let parsed = payload::parse(obs.payload, &self.vocab);
+        // Without a timestamp in the payload, a retained message says nothing about when.
+        let since = parsed.ts.or((!obs.retained).then_some(now));
+        if let Some(row) = self.rows.get_mut(name.as_ref()) {
+            let from = row.state;
+            if from != parsed.state {
+                row.since = since;
+                row.changes += 1;
+            }
+            row.state = parsed.state;
+            row.detail = parsed.detail;
+            if row.topic != obs.topic {
+                obs.topic.clone_into(&mut row.topic);
+            }
+            row.payload = parsed.payload;
+            row.retained = obs.retained;
+            row.last_seen = now;
+            row.ip = parsed.ip;
+            row.reported_name = parsed.reported_name;
+            if row.source != source.label {
+                source.label.clone_into(&mut row.source);
+            }
+            return if from == parsed.state {
+                Outcome::Unchanged
+            } else {
+                Outcome::Changed {
+                    from: Some(from),
+                    to: Some(parsed.state),
+                }
+            };
+        }
+        let name = name.into_owned();
+        let row = Row {
+            name: name.clone(),
+            state: parsed.state,
+            detail: parsed.detail,
+            topic: obs.topic.to_owned(),
+            payload: parsed.payload,
+            retained: obs.retained,
+            since,
+            last_seen: now,
+            ip: parsed.ip,
+            changes: 0,
+            reported_name: parsed.reported_name,
+            source: source.label.clone(),
+        };
+        let state = row.state;
+        self.rows.insert(name, row);
+        Outcome::Changed {
+            from: None,
+            to: Some(state),
+        }
+    }
+
+    /// Counts over the whole table (before any `--only`).
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary {
+            total: self.rows.len(),
+            ..Summary::default()
+        };
+        for row in self.rows.values() {
+            match row.state {
+                State::Online => s.online += 1,
+                State::Offline => s.offline += 1,
+                State::Unknown => s.unknown += 1,
+            }
+        }
+        s
+    }
+
+    /// The rows to show: filtered by `only`, sorted by `sort`.
+    pub fn rows(&self, sort: SortKey, only: Option<State>) -> Vec<&Row> {
+        let mut rows: Vec<&Row> = self
+            .rows
+            .values()
+            .filter(|r| only.is_none_or(|s| r.state == s))
+            .collect();
+        rows.sort_unstable_by(|a, b| {
+            let by_name = || natural_cmp(&a.name, &b.name);
+            match sort {
+                SortKey::Name => by_name(),
+                SortKey::State => a.state.cmp(&b.state).then_with(by_name),
+                SortKey::Since => match (a.since, b.since) {
+                    (Some(x), Some(y)) => x.cmp(&y),
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (None, None) => std::cmp::Ordering::Equal,
+                }
+                .then_with(by_name),
+            }
+        });
+        rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn registry(patterns: &[&str]) -> Registry {
+        let sources = patterns
+            .iter()
+            .map(|p| Source {
+                pattern: Pattern::parse(p).unwrap(),
+                label: "topic".into(),
+            })
+            .collect();
+        Registry::new(sources, Vocabulary::default())
+    }
+
+    fn t(s: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_795_000_000 + s, 0).unwrap()
+    }
+
+    fn obs<'a>(topic: &'a str, payload: &'a str, retained: bool) -> Observation<'a> {
+        Observation {
+            topic,
+            payload: payload.as_bytes(),
+            retained,
+        }
+    }
+
+    #[test]
+    fn online_to_offline_counts_a_change_and_moves_since() {
+        let mut r = registry(&["sensors/connected/#"]);
+        let out = r.fold(&obs("sensors/connected/s1", "1", false), t(0));
+        assert_eq!(
+            out,
+            Outcome::Changed {
+                from: None,
+                to: Some(State::Online)
+            }
+        );
+        assert_eq!(r.get("s1").unwrap().since, Some(t(0)));
+        let out = r.fold(&obs("sensors/connected/s1", "0", false), t(5));
+        assert_eq!(
+            out,
+            Outcome::Changed {
+                from: Some(State::Online),
+                to: Some(State::Offline)
+            }
+        );
+        let row = r.get("s1").unwrap();
+        assert_eq!(
+            (row.state, row.since, row.changes, row.last_seen),
+            (State::Offline, Some(t(5)), 1, t(5))
+        );
+    }
+
+    #[test]
+    fn same_state_refreshes_last_seen_but_keeps_since() {
+        let mut r = registry(&["sensors/connected/#"]);
+        r.fold(&obs("sensors/connected/s1", "1", false), t(0));
+        let out = r.fold(&obs("sensors/connected/s1", "online", false), t(9));
+        assert_eq!(out, Outcome::Unchanged);
+        let row = r.get("s1").unwrap();
+        assert_eq!(
+            (row.since, row.last_seen, row.changes),
+            (Some(t(0)), t(9), 0)
+        );
+        assert_eq!(row.detail, Some(serde_json::json!("online")));
+    }
+
+    #[test]
+    fn empty_payload_removes_the_row() {
+        let mut r = registry(&["sensors/connected/#"]);
+        r.fold(&obs("sensors/connected/s1", "1", true), t(0));
+        let out = r.fold(&obs("sensors/connected/s1", "", false), t(1));
+        assert_eq!(
+            out,
+            Outcome::Changed {
+                from: Some(State::Online),
+                to: None
+            }
+        );
+        assert!(r.get("s1").is_none());
+        assert_eq!(
+            r.fold(&obs("sensors/connected/s1", "", false), t(2)),
+            Outcome::Unchanged
+        );
+    }
+
+    #[test]
+    fn retained_then_live() {
+        let mut r = registry(&["sensors/connected/#"]);
+        r.fold(&obs("sensors/connected/s1", "1", true), t(0));
+        let row = r.get("s1").unwrap();
+        assert!(row.retained);
+        assert_eq!(
+            row.since, None,
+            "a retained message without a timestamp has no since"
+        );
+        r.fold(&obs("sensors/connected/s1", "0", false), t(3));
+        let row = r.get("s1").unwrap();
+        assert!(!row.retained);
+        assert_eq!(
+            (row.state, row.since, row.changes),
+            (State::Offline, Some(t(3)), 1)
+        );
+    }
+
+    #[test]
+    fn payload_timestamp_wins_over_arrival_time() {
+        let mut r = registry(&["sensors/connected/#"]);
+        r.fold(
+            &obs(
+                "sensors/connected/s1",
+                r#"{"status":1,"ts":1795000000}"#,
+                true,
+            ),
+            t(50),
+        );
+        assert_eq!(r.get("s1").unwrap().since, Some(t(0)));
+    }
+
+    #[test]
+    fn unmatched_topics_are_ignored_and_first_pattern_names() {
+        let mut r = registry(&["a/+/status", "a/#"]);
+        assert_eq!(r.fold(&obs("b/x", "1", false), t(0)), Outcome::NoMatch);
+        r.fold(&obs("a/dev/status", "1", false), t(0));
+        assert!(r.get("dev").is_some());
+        r.fold(&obs("a/other", "1", false), t(0));
+        assert!(r.get("other").is_some());
+    }
+
+    #[test]
+    fn sort_and_filter() {
+        let mut r = registry(&["s/#"]);
+        for (name, p, time) in [
+            ("n10", "1", 3),
+            ("n2", "0", 1),
+            ("n1", "x", 2),
+            ("n3", "1", 0),
+        ] {
+            r.fold(&obs(&format!("s/{name}"), p, false), t(time));
+        }
+        r.fold(&obs("s/old", "1", true), t(4));
+        let names = |v: Vec<&Row>| v.iter().map(|r| r.name.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            names(r.rows(SortKey::Name, None)),
+            ["n1", "n2", "n3", "n10", "old"]
+        );
+        assert_eq!(
+            names(r.rows(SortKey::State, None)),
+            ["n2", "n1", "n3", "n10", "old"]
+        );
+        assert_eq!(
+            names(r.rows(SortKey::Since, None)),
+            ["n3", "n2", "n1", "n10", "old"]
+        );
+        assert_eq!(
+            names(r.rows(SortKey::Name, Some(State::Online))),
+            ["n3", "n10", "old"]
+        );
+        assert_eq!(
+            r.summary(),
+            Summary {
+                total: 5,
+                online: 3,
+                offline: 1,
+                unknown: 1
+            }
+        );
+    }
+}
