@@ -27,7 +27,7 @@ pub struct Cli {
     #[command(flatten)]
     pub topics: TopicArgs,
     /// When to colour output: auto (on a terminal, unless NO_COLOR is set), always, never.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, value_name = "WHEN")]
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, value_name = "WHEN", help_heading = "Output")]
     pub color: ColorChoice,
     #[command(subcommand)]
     pub command: Command,

@@ -75,7 +75,7 @@ fn clap_error(e: &clap::Error) -> ExitCode {
                 .lines()
                 .map(str::trim)
                 .take_while(|l| !l.starts_with("Usage:"))
-                .filter(|l| !l.is_empty())
+                .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
                 .collect();
             let line = parts.join(" ");
             let line = line.strip_prefix("error: ").unwrap_or(&line);

@@ -1,0 +1,290 @@
+//! Test fixtures: a real mosquitto on a free loopback port, and helpers that drive it with
+//! real clients (mosquitto_pub from libmosquitto, rumqttc).
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mqtt-scan");
+
+/// A mosquitto broker of the test's own: free port, temporary config, killed by its pid on
+/// drop, its log printed when the test fails.
+pub struct Mosquitto {
+    pub port: u16,
+    pub dir: TempDir,
+    child: Option<Child>,
+    conf: PathBuf,
+    log: PathBuf,
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Mosquitto {
+    /// A default-config broker: anonymous access on 127.0.0.1.
+    pub fn start() -> Self {
+        Self::with(|port, _| format!("listener {port} 127.0.0.1\nallow_anonymous true\n"))
+    }
+
+    /// `listeners` writes the listener section given the port and the temp dir.
+    pub fn with(listeners: impl Fn(u16, &Path) -> String) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self::in_dir(dir, listeners)
+    }
+
+    pub fn in_dir(dir: TempDir, listeners: impl Fn(u16, &Path) -> String) -> Self {
+        let conf = dir.path().join("mosquitto.conf");
+        let log = dir.path().join("mosquitto.log");
+        // A port taken by another test between free_port() and the bind: try a new one.
+        for _ in 0..5 {
+            let port = free_port();
+            // `user root` keeps a broker started by root from dropping to a user that
+            // cannot read the temp dir; mosquitto ignores it when not root.
+            let text = format!(
+                "user root\npersistence false\nlog_type all\n{}",
+                listeners(port, dir.path())
+            );
+            fs::write(&conf, text).unwrap();
+            if let Some(child) = launch(&conf, &log, port) {
+                return Self {
+                    port,
+                    dir,
+                    child: Some(child),
+                    conf,
+                    log,
+                };
+            }
+        }
+        panic!(
+            "mosquitto did not start:\n{}",
+            fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// Kills the broker (SIGKILL via its pid) and waits for it to go.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port with the same config.
+    pub fn restart(&mut self) {
+        self.stop();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            // The old socket may linger for a moment: retry the bind until the deadline.
+            if let Some(child) = launch(&self.conf, &self.log, self.port) {
+                self.child = Some(child);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "mosquitto did not restart on port {}:\n{}",
+            self.port,
+            self.log_text()
+        );
+    }
+
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `mosquitto_pub` (libmosquitto) with the given extra arguments.
+    pub fn pub_cmd(&self, args: &[&str]) {
+        let out = Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mosquitto_pub {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A retained status at QoS 1, as a client following the convention publishes it.
+    pub fn retain(&self, topic: &str, payload: &str) {
+        self.pub_cmd(&["-r", "-q", "1", "-t", topic, "-m", payload]);
+    }
+
+    /// Clears a retained message (empty retained publish).
+    pub fn clear(&self, topic: &str) {
+        self.pub_cmd(&["-r", "-q", "1", "-t", topic, "-n"]);
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- mosquitto log (port {}) ---\n{}",
+                self.port,
+                self.log_text()
+            );
+        }
+    }
+}
+
+/// Starts mosquitto and waits (bounded) until it accepts connections; None if it exited.
+fn launch(conf: &Path, log: &Path, port: u16) -> Option<Child> {
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let mut child = Command::new("mosquitto")
+        .arg("-c")
+        .arg(conf)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("mosquitto is not installed: apt-get install mosquitto mosquitto-clients");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some(child);
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// `mqtt-scan` with the broker set.
+pub fn scan(broker: &str, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .args(["-b", broker])
+        .env_remove("MQTT_SCAN_BROKER")
+        .env_remove("MQTT_SCAN_TOPIC")
+        .env_remove("MQTT_SCAN_PASSWORD")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `list --json`, parsed; panics with stderr when it fails.
+pub fn list_json(broker: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["list", "--json"];
+    args.extend_from_slice(extra);
+    let out = scan(broker, &args);
+    assert!(out.status.success(), "list failed: {}", stderr(&out));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(&out)))
+}
+
+pub fn client<'a>(doc: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    doc["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+}
+
+/// Polls `check` until it holds or the deadline passes; returns the last value.
+pub fn wait_for<T>(what: &str, deadline: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + deadline;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < end,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Publishes `n` retained statuses `sensors/connected/dev{i}` at QoS 1 with rumqttc, every
+/// `offline_every`-th one offline. Returns the number of offline ones.
+pub fn seed(port: u16, n: usize, offline_every: usize) -> usize {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let mut o = rumqttc::MqttOptions::new(format!("seed-{port}"), "127.0.0.1", port);
+        o.set_inflight(1000);
+        let (client, mut lp) = rumqttc::AsyncClient::new(o, 1000);
+        let publisher = tokio::spawn(async move {
+            for i in 0..n {
+                let p = if offline_every > 0 && i % offline_every == 0 {
+                    "0"
+                } else {
+                    "1"
+                };
+                client
+                    .publish(
+                        format!("sensors/connected/dev{i}"),
+                        rumqttc::QoS::AtLeastOnce,
+                        true,
+                        p,
+                    )
+                    .await
+                    .unwrap();
+            }
+            client
+        });
+        let mut acked = 0usize;
+        while acked < n {
+            match tokio::time::timeout(Duration::from_secs(30), lp.poll()).await {
+                Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)))) => acked += 1,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => panic!("seeding failed: {e}"),
+                Err(_) => panic!("seeding stalled at {acked}/{n}"),
+            }
+        }
+        let _client = publisher.await.unwrap();
+    });
+    if offline_every == 0 {
+        0
+    } else {
+        n.div_ceil(offline_every)
+    }
+}
+
+/// Writes a file in `dir` and returns its path.
+pub fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+    let p = dir.join(name);
+    let mut f = fs::File::create(&p).unwrap();
+    f.write_all(contents.as_ref()).unwrap();
+    p
+}
