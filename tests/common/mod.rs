@@ -288,3 +288,33 @@ pub fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
     f.write_all(contents.as_ref()).unwrap();
     p
 }
+
+/// Publishes raw (possibly binary) retained payloads at QoS 1 with rumqttc and waits for
+/// every PUBACK.
+pub fn publish_raw(port: u16, messages: Vec<(String, Vec<u8>)>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let mut o = rumqttc::MqttOptions::new(format!("raw-{port}"), "127.0.0.1", port);
+        o.set_max_packet_size(4 << 20, 4 << 20);
+        let n = messages.len();
+        let (client, mut lp) = rumqttc::AsyncClient::new(o, n + 10);
+        for (topic, payload) in messages {
+            client
+                .publish(topic, rumqttc::QoS::AtLeastOnce, true, payload)
+                .await
+                .unwrap();
+        }
+        let mut acked = 0;
+        while acked < n {
+            match tokio::time::timeout(Duration::from_secs(20), lp.poll()).await {
+                Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)))) => acked += 1,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => panic!("publish failed: {e}"),
+                Err(_) => panic!("publishing stalled at {acked}/{n}"),
+            }
+        }
+    });
+}
