@@ -78,7 +78,7 @@ impl Mosquitto {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map(Child::id).unwrap_or(0)
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     /// Kills the broker (SIGKILL via its pid) and waits for it to go.
@@ -150,6 +150,15 @@ impl Drop for Mosquitto {
     }
 }
 
+/// Debian installs the broker in /usr/sbin, which a non-root PATH may lack.
+fn mosquitto_bin() -> &'static str {
+    if Path::new("/usr/sbin/mosquitto").exists() {
+        "/usr/sbin/mosquitto"
+    } else {
+        "mosquitto"
+    }
+}
+
 /// Starts mosquitto and waits (bounded) until it accepts connections; None if it exited.
 fn launch(conf: &Path, log: &Path, port: u16) -> Option<Child> {
     let log = fs::OpenOptions::new()
@@ -157,7 +166,7 @@ fn launch(conf: &Path, log: &Path, port: u16) -> Option<Child> {
         .append(true)
         .open(log)
         .unwrap();
-    let mut child = Command::new("mosquitto")
+    let mut child = Command::new(mosquitto_bin())
         .arg("-c")
         .arg(conf)
         .stdout(Stdio::null())
@@ -233,52 +242,13 @@ pub fn wait_for<T>(what: &str, deadline: Duration, mut f: impl FnMut() -> Option
     }
 }
 
-/// Publishes `n` retained statuses `sensors/connected/dev{i}` at QoS 1 with rumqttc, every
-/// `offline_every`-th one offline. Returns the number of offline ones.
+#[path = "../../examples/seed.rs"]
+mod seeder;
+
+/// `n` retained statuses `sensors/connected/dev{i}` at QoS 1, every `offline_every`-th
+/// offline; returns how many are offline.
 pub fn seed(port: u16, n: usize, offline_every: usize) -> usize {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
-        let mut o = rumqttc::MqttOptions::new(format!("seed-{port}"), "127.0.0.1", port);
-        o.set_inflight(1000);
-        let (client, mut lp) = rumqttc::AsyncClient::new(o, 1000);
-        let publisher = tokio::spawn(async move {
-            for i in 0..n {
-                let p = if offline_every > 0 && i % offline_every == 0 {
-                    "0"
-                } else {
-                    "1"
-                };
-                client
-                    .publish(
-                        format!("sensors/connected/dev{i}"),
-                        rumqttc::QoS::AtLeastOnce,
-                        true,
-                        p,
-                    )
-                    .await
-                    .unwrap();
-            }
-            client
-        });
-        let mut acked = 0usize;
-        while acked < n {
-            match tokio::time::timeout(Duration::from_secs(30), lp.poll()).await {
-                Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)))) => acked += 1,
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => panic!("seeding failed: {e}"),
-                Err(_) => panic!("seeding stalled at {acked}/{n}"),
-            }
-        }
-        let _client = publisher.await.unwrap();
-    });
-    if offline_every == 0 {
-        0
-    } else {
-        n.div_ceil(offline_every)
-    }
+    seeder::seed("127.0.0.1", port, n, offline_every, true)
 }
 
 /// Writes a file in `dir` and returns its path.
@@ -292,29 +262,6 @@ pub fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
 /// Publishes raw (possibly binary) retained payloads at QoS 1 with rumqttc and waits for
 /// every PUBACK.
 pub fn publish_raw(port: u16, messages: Vec<(String, Vec<u8>)>) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
-        let mut o = rumqttc::MqttOptions::new(format!("raw-{port}"), "127.0.0.1", port);
-        o.set_max_packet_size(4 << 20, 4 << 20);
-        let n = messages.len();
-        let (client, mut lp) = rumqttc::AsyncClient::new(o, n + 10);
-        for (topic, payload) in messages {
-            client
-                .publish(topic, rumqttc::QoS::AtLeastOnce, true, payload)
-                .await
-                .unwrap();
-        }
-        let mut acked = 0;
-        while acked < n {
-            match tokio::time::timeout(Duration::from_secs(20), lp.poll()).await {
-                Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)))) => acked += 1,
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => panic!("publish failed: {e}"),
-                Err(_) => panic!("publishing stalled at {acked}/{n}"),
-            }
-        }
-    });
+    let n = messages.len();
+    seeder::publish_retained("127.0.0.1", port, n, messages.into_iter(), true);
 }
