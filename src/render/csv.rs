@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
-use super::{detail_text, time, Scan};
+use super::{time, Scan};
 use crate::status::escape;
 
 pub const HEADER: &str =
@@ -22,7 +22,7 @@ fn field(s: &str) -> Cow<'_, str> {
 pub fn write<W: Write>(scan: &Scan<'_>, mut w: W) -> io::Result<()> {
     writeln!(w, "{HEADER}")?;
     for r in &scan.clients {
-        let detail = r.detail.as_ref().map(detail_text).unwrap_or_default();
+        let detail = r.detail_text().unwrap_or_default();
         writeln!(
             w,
             "{},{},{},{},{},{},{},{},{},{},{},{}",
@@ -34,9 +34,9 @@ pub fn write<W: Write>(scan: &Scan<'_>, mut w: W) -> io::Result<()> {
             r.retained,
             r.since.map(time).unwrap_or_default(),
             time(r.last_seen),
-            field(r.ip.as_deref().unwrap_or("")),
+            field(r.ip().unwrap_or("")),
             r.changes,
-            field(r.reported_name.as_deref().unwrap_or("")),
+            field(r.reported_name().unwrap_or("")),
             field(&r.source),
         )?;
     }

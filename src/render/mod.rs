@@ -6,7 +6,6 @@ pub mod table;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::status::{Row, Summary};
 
@@ -25,14 +24,6 @@ pub struct Scan<'a> {
 /// RFC 3339 UTC, fractions only when there are any (`2026-11-21T10:00:01Z`).
 pub fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
-
-/// A detail value as one word of text: strings as they are, `true`, `2`.
-pub fn detail_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use tabled::builder::Builder;
 use tabled::settings::{Padding, Style};
 
-use super::{detail_text, Scan};
+use super::Scan;
 use crate::status::{escape, Row, State};
 
 const DETAIL_WIDTH: usize = 24;
@@ -58,14 +58,14 @@ fn cells(r: &Row, opts: &Options) -> Vec<String> {
         None if r.retained => ("retained".into(), "-".into()),
         None => ("-".into(), "-".into()),
     };
-    let detail = r.detail.as_ref().map_or_else(|| "-".into(), detail_text);
+    let detail = r.detail_text().unwrap_or(std::borrow::Cow::Borrowed("-"));
     vec![
         escape(&r.name).into_owned(),
         state_cell(r.state, opts.color),
         clip(&escape(&detail), DETAIL_WIDTH),
         since,
         held,
-        r.ip.as_deref()
+        r.ip()
             .map_or_else(|| "-".into(), |ip| clip(&escape(ip), 40)),
         escape(&r.topic).into_owned(),
     ]

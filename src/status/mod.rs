@@ -8,5 +8,5 @@ pub mod registry;
 
 pub use escape::escape;
 pub use pattern::Pattern;
-pub use payload::{Payload, State, Vocabulary};
-pub use registry::{Observation, Outcome, Registry, Row, SortKey, Source, Summary};
+pub use payload::{Detail, Payload, State, Vocabulary};
+pub use registry::{Extra, Observation, Outcome, Registry, Row, SortKey, Source, Summary};

@@ -1,6 +1,8 @@
 //! Payload bytes -> state, detail, timestamp, address. Never fails: what it cannot read is
 //! `unknown` with the raw payload kept.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -99,20 +101,54 @@ impl Vocabulary {
     }
 }
 
-/// A payload as kept in a row: its text (lossy UTF-8), or the parsed JSON value.
+/// A payload as kept in a row: its text (lossy UTF-8), or the parsed JSON value. Boxed:
+/// a row is kept per client, and most fleets' payloads are a few bytes.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Payload {
-    Text(String),
-    Json(Value),
+    Text(Box<str>),
+    Json(Box<Value>),
 }
 
 impl Payload {
     /// One line of text for table and CSV output (JSON re-encoded compactly).
-    pub fn to_text(&self) -> std::borrow::Cow<'_, str> {
+    pub fn to_text(&self) -> Cow<'_, str> {
         match self {
-            Payload::Text(t) => std::borrow::Cow::Borrowed(t),
-            Payload::Json(v) => std::borrow::Cow::Owned(v.to_string()),
+            Payload::Text(t) => Cow::Borrowed(t),
+            Payload::Json(v) => Cow::Owned(v.to_string()),
+        }
+    }
+}
+
+/// The state word or value as received (`"2"`, `"Online"`, `true`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Detail {
+    None,
+    /// The trimmed text of a plain payload, first 64 bytes: derived when shown rather than
+    /// stored twice.
+    Word,
+    Value(Box<Value>),
+}
+
+impl Detail {
+    /// The detail as a JSON value, given the payload it belongs to.
+    pub fn value(&self, payload: &Payload) -> Option<Value> {
+        match (self, payload) {
+            (Detail::Value(v), _) => Some((**v).clone()),
+            (Detail::Word, Payload::Text(t)) => Some(Value::String(truncate(t.trim(), DETAIL_MAX))),
+            _ => None,
+        }
+    }
+
+    /// The detail as one word of text: strings as they are, `true`, `2`.
+    pub fn text<'a>(&'a self, payload: &'a Payload) -> Option<Cow<'a, str>> {
+        match (self, payload) {
+            (Detail::Value(v), _) => Some(match &**v {
+                Value::String(s) => Cow::Borrowed(s.as_str()),
+                other => Cow::Owned(other.to_string()),
+            }),
+            (Detail::Word, Payload::Text(t)) => Some(Cow::Owned(truncate(t.trim(), DETAIL_MAX))),
+            _ => None,
         }
     }
 }
@@ -120,8 +156,7 @@ impl Payload {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Parsed {
     pub state: State,
-    /// The state word or value as received (`"2"`, `"Online"`, `true`).
-    pub detail: Option<Value>,
+    pub detail: Detail,
     pub ts: Option<DateTime<Utc>>,
     pub ip: Option<String>,
     pub reported_name: Option<String>,
@@ -144,23 +179,21 @@ pub fn parse(bytes: &[u8], vocab: &Vocabulary) -> Parsed {
             return parse_json(value, vocab);
         }
     }
-    let state = vocab.word(trimmed);
-    let detail = if trimmed.is_empty() {
-        None
-    } else {
-        Some(Value::String(truncate(trimmed, DETAIL_MAX)))
-    };
     Parsed {
-        state,
-        detail,
+        state: vocab.word(trimmed),
+        detail: if trimmed.is_empty() {
+            Detail::None
+        } else {
+            Detail::Word
+        },
         ts: None,
         ip: None,
         reported_name: None,
-        payload: Payload::Text(text.into_owned()),
+        payload: Payload::Text(text.into()),
     }
 }
 
-fn truncate(s: &str, max: usize) -> String {
+pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_owned();
     }
@@ -174,22 +207,22 @@ fn truncate(s: &str, max: usize) -> String {
 fn parse_json(value: Value, vocab: &Vocabulary) -> Parsed {
     let mut parsed = Parsed {
         state: State::Unknown,
-        detail: None,
+        detail: Detail::None,
         ts: None,
         ip: None,
         reported_name: None,
-        payload: Payload::Json(Value::Null),
+        payload: Payload::Text("".into()),
     };
     match &value {
         Value::Object(map) => read_object(map, vocab, &mut parsed),
         // A JSON string such as `"online"`: read its content as a word.
         Value::String(s) => {
             parsed.state = vocab.word(s);
-            parsed.detail = Some(Value::String(truncate(s.trim(), DETAIL_MAX)));
+            parsed.detail = Detail::Value(Box::new(Value::String(truncate(s.trim(), DETAIL_MAX))));
         }
         _ => {}
     }
-    parsed.payload = Payload::Json(value);
+    parsed.payload = Payload::Json(Box::new(value));
     parsed
 }
 
@@ -204,9 +237,11 @@ fn read_object(map: &Map<String, Value>, vocab: &Vocabulary, parsed: &mut Parsed
             _ => State::Unknown,
         };
         parsed.detail = match v {
-            Value::String(s) => Some(Value::String(truncate(s.trim(), DETAIL_MAX))),
-            Value::Bool(_) | Value::Number(_) => Some(v.clone()),
-            _ => None,
+            Value::String(s) => {
+                Detail::Value(Box::new(Value::String(truncate(s.trim(), DETAIL_MAX))))
+            }
+            Value::Bool(_) | Value::Number(_) => Detail::Value(Box::new(v.clone())),
+            _ => Detail::None,
         };
     }
     parsed.ts = TIME_KEYS
@@ -258,6 +293,11 @@ mod tests {
         parse(s.as_bytes(), &Vocabulary::default())
     }
 
+    fn detail(s: &str) -> Option<Value> {
+        let r = p(s);
+        r.detail.value(&r.payload)
+    }
+
     #[test]
     fn every_online_word_reads_online() {
         for w in [
@@ -303,9 +343,9 @@ mod tests {
 
     #[test]
     fn the_original_word_is_the_detail() {
-        assert_eq!(p("Online").detail, Some(json!("Online")));
-        assert_eq!(p("2").detail, Some(json!("2")));
-        assert_eq!(p(" lost ").detail, Some(json!("lost")));
+        assert_eq!(detail("Online"), Some(json!("Online")));
+        assert_eq!(detail("2"), Some(json!("2")));
+        assert_eq!(detail(" lost "), Some(json!("lost")));
         assert_eq!(p("sleeping").state, State::Offline);
     }
 
@@ -314,6 +354,7 @@ mod tests {
         let r = p("maybe?");
         assert_eq!(r.state, State::Unknown);
         assert_eq!(r.payload, Payload::Text("maybe?".into()));
+        assert_eq!(r.detail.text(&r.payload).as_deref(), Some("maybe?"));
         assert_eq!(p("3").state, State::Unknown);
         assert_eq!(p("null").state, State::Unknown);
     }
@@ -346,9 +387,10 @@ mod tests {
 
     #[test]
     fn json_detail_keeps_the_value_type() {
-        assert_eq!(p(r#"{"connected":true}"#).detail, Some(json!(true)));
-        assert_eq!(p(r#"{"status":2}"#).detail, Some(json!(2)));
-        assert_eq!(p(r#"{"state":"Online"}"#).detail, Some(json!("Online")));
+        assert_eq!(detail(r#"{"connected":true}"#), Some(json!(true)));
+        assert_eq!(detail(r#"{"status":2}"#), Some(json!(2)));
+        assert_eq!(detail(r#"{"state":"Online"}"#), Some(json!("Online")));
+        assert_eq!(detail(r#"{"other":1}"#), None);
     }
 
     #[test]
@@ -396,7 +438,9 @@ mod tests {
         // Other fields stay in the payload.
         assert_eq!(
             r.payload,
-            Payload::Json(json!({"status":1,"ip":"10.0.0.5","client":"dev-1","fw":"1.2"}))
+            Payload::Json(Box::new(
+                json!({"status":1,"ip":"10.0.0.5","client":"dev-1","fw":"1.2"})
+            ))
         );
     }
 
@@ -420,7 +464,7 @@ mod tests {
         let big = vec![b'x'; 1 << 20];
         let r = parse(&big, &v);
         assert_eq!(r.state, State::Unknown);
-        assert!(r.detail.unwrap().as_str().unwrap().chars().count() <= 65);
+        assert!(r.detail.text(&r.payload).unwrap().chars().count() <= 65);
         assert_eq!(parse("ä".repeat(40).as_bytes(), &v).state, State::Unknown);
     }
 }
