@@ -77,6 +77,10 @@ impl Connection {
         if password.is_some() && username.is_none() {
             return Err(usage("a password needs a user name: pass --username"));
         }
+        // rumqttc's MQTT 5 client cannot run without keepalive pings or with them under 5 s.
+        if args.mqtt_version == MqttVersion::V5 && args.keepalive < 5 {
+            return Err(usage("with --mqtt-version 5, --keepalive must be at least 5 seconds"));
+        }
         let client_id = args.client_id.clone().unwrap_or_else(random_client_id);
         if client_id.is_empty() || client_id.len() > 65_535 {
             return Err(usage("--client-id must be 1 to 65535 bytes long"));

@@ -91,6 +91,8 @@ fn usage_errors_exit_2_with_one_line() {
             "cannot be used with",
         ),
         (vec!["nope"], "mqtt-scan: unrecognized subcommand 'nope'"),
+        (vec!["list", "--mqtt-version", "5", "--keepalive", "0"], "--keepalive must be at least 5"),
+        (vec!["list", "--keepalive", "70000"], "invalid value '70000' for '--keepalive <SECS>'"),
     ] {
         let out = cmd().args(&args).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);

@@ -301,6 +301,50 @@ fn a_probe_that_never_returns_ends_at_wait_and_says_incomplete() {
 }
 
 #[test]
+fn mosquitto_skips_the_settle_window_and_other_brokers_get_it() {
+    let m = Mosquitto::start();
+    m.retain("sensors/connected/a", "1");
+    let started = std::time::Instant::now();
+    let doc = list_json(&m.url(), &["--settle", "3s"]);
+    assert_eq!(doc["complete"], true);
+    assert!(started.elapsed() < Duration::from_secs(3), "mosquitto announced itself: no settle wait");
+
+    // Without $SYS, nothing says the broker is mosquitto: the settle window must pass.
+    let quiet = Mosquitto::with(|port, _| format!("listener {port} 127.0.0.1\nallow_anonymous true\nsys_interval 0\n"));
+    quiet.retain("sensors/connected/b", "0");
+    let started = std::time::Instant::now();
+    let doc = list_json(&quiet.url(), &["--settle", "1s"]);
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert_eq!(doc["complete"], true);
+    assert_eq!(client(&doc, "b").unwrap()["state"], "offline");
+}
+
+#[test]
+fn ctrl_c_during_the_snapshot_exits_130() {
+    // The probe is dropped by the ACL, so the snapshot would wait the full --wait.
+    let m = Mosquitto::with(|port, dir| {
+        let acl = write(dir, "acl", "topic read #\n");
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\nacl_file {}\n", acl.display())
+    });
+    let child = Command::new(BIN)
+        .args(["list", "-b", &m.url(), "--wait", "60s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    wait_for("mqtt-scan to subscribe", Duration::from_secs(10), || {
+        m.log_text().contains("Received SUBSCRIBE").then_some(())
+    });
+    let started = std::time::Instant::now();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(out.stdout.is_empty(), "nothing half-printed");
+}
+
+#[test]
 fn a_broker_that_is_not_running_is_exit_1_with_a_hint() {
     let port = free_port();
     let out = scan(&format!("127.0.0.1:{port}"), &["list"]);
