@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::broker_url::BrokerUrl;
 use crate::status::{SortKey, State};
 
 #[derive(Debug, Parser)]
@@ -67,7 +66,8 @@ pub struct ConnectionArgs {
         default_value = "mqtt://localhost:1883",
         value_name = "URL"
     )]
-    pub broker: BrokerUrl,
+    // Parsed in config, not by clap: clap's error would repeat the value, password and all.
+    pub broker: String,
     /// User name for the broker.
     #[arg(
         short = 'u',
@@ -87,7 +87,7 @@ pub struct ConnectionArgs {
     )]
     pub password: Option<String>,
     /// Read the password from the first line of this file.
-    #[arg(long, global = true, value_name = "PATH", conflicts_with = "password")]
+    #[arg(long, global = true, value_name = "PATH")]
     pub password_file: Option<PathBuf>,
     /// CA certificate (PEM) to trust instead of the system roots.
     #[arg(long, global = true, value_name = "PATH")]
@@ -125,15 +125,9 @@ pub struct ConnectionArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Status topics")]
 pub struct TopicArgs {
-    /// Status topic pattern: an MQTT filter or a template with {name} [default: sensors/connected/#].
-    #[arg(
-        short = 't',
-        long = "topic",
-        env = "MQTT_SCAN_TOPIC",
-        global = true,
-        value_delimiter = ',',
-        value_name = "PATTERN"
-    )]
+    /// Status topic pattern: an MQTT filter or a template with {name}; repeatable [default:
+    /// sensors/connected/#] [env: MQTT_SCAN_TOPIC, several separated by commas]
+    #[arg(short = 't', long = "topic", global = true, value_name = "PATTERN")]
     pub topics: Vec<String>,
     /// Extra payload words that mean online (comma-separated).
     #[arg(long, global = true, value_delimiter = ',', value_name = "WORDS")]
@@ -189,9 +183,17 @@ impl ListArgs {
     }
 }
 
+/// The longest duration any flag takes: enough for anything, small enough to add to a clock.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// humantime durations: `500ms`, `5s`, `10m`, `2h`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (use e.g. 500ms, 5s, 10m, 2h)"))
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{e} (use e.g. 500ms, 5s, 10m, 2h)"))?;
+    if d > MAX_DURATION {
+        return Err("too long: at most 100 years".into());
+    }
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -218,7 +220,7 @@ mod tests {
             "b/+",
         ])
         .unwrap();
-        assert_eq!(cli.connection.broker.port, 1);
+        assert_eq!(cli.connection.broker, "h:1");
         assert_eq!(cli.topics.topics, ["a/#", "b/+"]);
         let Command::List(list) = cli.command;
         assert_eq!(list.format(), Format::Json);
@@ -229,5 +231,7 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
         assert!(parse_duration("soon").unwrap_err().contains("5s"));
+        assert!(parse_duration("500000000000y").is_err());
+        assert!(parse_duration("18446744073709551615s").is_err());
     }
 }

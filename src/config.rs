@@ -1,6 +1,5 @@
 //! Command-line arguments -> validated settings. Every flag is read here, nowhere deeper.
 
-use std::hash::{BuildHasher, Hasher};
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,7 +42,10 @@ pub struct Connection {
 
 impl Connection {
     pub fn from_args(args: &ConnectionArgs) -> anyhow::Result<Self> {
-        let broker = args.broker.clone();
+        let broker: BrokerUrl = args
+            .broker
+            .parse()
+            .map_err(|why: String| usage(format!("invalid --broker URL: {why}")))?;
         let tls_flags =
             args.cafile.is_some() || args.cert.is_some() || args.key.is_some() || args.insecure;
         if tls_flags && !broker.scheme.is_tls() {
@@ -53,11 +55,6 @@ impl Connection {
             )));
         }
         let tls = if broker.scheme.is_tls() {
-            if args.insecure {
-                eprintln!(
-                    "mqtt-scan: warning: --insecure: the broker's certificate is not verified"
-                );
-            }
             Some(tls::client_config(&TlsFiles {
                 cafile: args.cafile.as_deref(),
                 cert: args.cert.as_deref(),
@@ -79,11 +76,16 @@ impl Connection {
         }
         // rumqttc's MQTT 5 client cannot run without keepalive pings or with them under 5 s.
         if args.mqtt_version == MqttVersion::V5 && args.keepalive < 5 {
-            return Err(usage("with --mqtt-version 5, --keepalive must be at least 5 seconds"));
+            return Err(usage(
+                "with --mqtt-version 5, --keepalive must be at least 5 seconds",
+            ));
         }
         let client_id = args.client_id.clone().unwrap_or_else(random_client_id);
         if client_id.is_empty() || client_id.len() > 65_535 {
             return Err(usage("--client-id must be 1 to 65535 bytes long"));
+        }
+        if args.insecure {
+            eprintln!("mqtt-scan: warning: --insecure: the broker's certificate is not verified");
         }
         Ok(Self {
             broker,
@@ -116,16 +118,12 @@ fn read_password_file(path: &std::path::Path) -> anyhow::Result<String> {
     Ok(first.to_owned())
 }
 
-/// `mqtt-scan-` and 16 random hex digits (std's per-process random hash keys, no crate).
+/// `mqtt-scan-` and 16 random hex digits.
 fn random_client_id() -> String {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.write_u32(std::process::id());
-    format!("mqtt-scan-{:016x}", h.finish())
+    format!(
+        "mqtt-scan-{:016x}",
+        crate::session::random_u64() ^ u64::from(std::process::id())
+    )
 }
 
 /// What to subscribe to and how to read it.
@@ -137,10 +135,19 @@ pub struct Scan {
 
 impl Scan {
     pub fn from_args(args: &TopicArgs) -> anyhow::Result<Self> {
-        let texts: Vec<&str> = if args.topics.is_empty() {
-            vec![DEFAULT_TOPIC]
-        } else {
+        // MQTT_SCAN_TOPIC may hold several patterns separated by commas; `-t` takes one
+        // pattern each (a topic may contain a comma) and wins over the variable.
+        let from_env = std::env::var("MQTT_SCAN_TOPIC").unwrap_or_default();
+        let texts: Vec<&str> = if !args.topics.is_empty() {
             args.topics.iter().map(|t| t.trim()).collect()
+        } else if !from_env.trim().is_empty() {
+            from_env
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .collect()
+        } else {
+            vec![DEFAULT_TOPIC]
         };
         let mut sources: Vec<Source> = Vec::new();
         for text in texts {

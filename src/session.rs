@@ -9,11 +9,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::{SubsecRound, Utc};
 use rumqttc::v5;
-use tokio::sync::mpsc;
+use std::sync::Arc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 
-use crate::cli::MqttVersion;
+use crate::cli::{MqttVersion, MAX_DURATION};
 use crate::config::Connection;
 use crate::status::{escape, Observation, Pattern, Registry};
 
@@ -24,6 +25,8 @@ const MAX_OUTGOING: usize = 1 << 20;
 /// publish, so on mosquitto the probe's return ends the snapshot without a settle window.
 const VERSION_TOPIC: &str = "$SYS/broker/version";
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// Every scanner's probes live under here; none of them is anyone's status.
+const PROBE_PREFIX: &str = "mqtt-scan/probe/";
 
 /// What the session reports.
 #[derive(Debug)]
@@ -49,6 +52,8 @@ pub struct Message {
     pub topic: String,
     pub payload: Bytes,
     pub retained: bool,
+    /// This message's share of the queue budget, returned when the message is dropped.
+    _budget: Option<OwnedSemaphorePermit>,
 }
 
 /// What to subscribe to, and whether to reconnect after a lost connection.
@@ -112,7 +117,8 @@ impl Session {
             tls: conn.broker.scheme.is_tls(),
             version: conn.version,
         };
-        let probe = format!("mqtt-scan/probe/{}", conn.client_id);
+        // A token of our own, not the client id: an id may hold `+` or `#`.
+        let probe = format!("{PROBE_PREFIX}{:016x}", random_u64());
         let task = tokio::spawn(run(event_loop, client.clone(), tx, ctx, spec, probe));
         let broker = conn.broker.to_string();
         match timeout(conn.connect_timeout, events.recv()).await {
@@ -141,26 +147,19 @@ impl Session {
         self.events.recv().await
     }
 
-    /// Collects the retained snapshot into `registry`. Complete when the SUBACK has come,
-    /// the probe has come back, and `settle` passed with no retained message (the settle
-    /// window is skipped on a broker known to deliver in order); `wait` bounds it all.
-    /// Returns whether the snapshot is complete.
+    /// Collects the retained snapshot into `registry` (see [`SnapshotTracker`] for when it
+    /// is complete). Returns whether it is.
     pub async fn snapshot(
         &mut self,
         registry: &mut Registry,
         wait: Duration,
         settle: Duration,
     ) -> anyhow::Result<bool> {
-        let deadline = Instant::now() + wait;
-        let mut probe_at: Option<Instant> = None;
-        let mut last_retained = Instant::now();
-        let mut batch = Vec::with_capacity(256);
+        let mut tracker = SnapshotTracker::new(wait, settle);
+        let mut batch = Vec::with_capacity(BATCH);
         loop {
-            let quiet_until = probe_at.map(|p| p.max(last_retained) + settle);
-            let wake = quiet_until.map_or(deadline, |q| q.min(deadline));
             tokio::select! {
-                biased;
-                n = self.events.recv_many(&mut batch, 256) => {
+                n = self.events.recv_many(&mut batch, BATCH) => {
                     if n == 0 {
                         anyhow::bail!("the connection to {} ended during the snapshot", self.broker);
                     }
@@ -169,18 +168,14 @@ impl Session {
                         match event {
                             Event::Message(m) => {
                                 if m.retained {
-                                    last_retained = Instant::now();
+                                    tracker.on_retained();
                                 }
                                 registry.fold(&Observation { topic: &m.topic, payload: &m.payload, retained: m.retained }, now);
                             }
                             Event::Subscribed { refused } if !refused.is_empty() => {
-                                anyhow::bail!(
-                                    "the broker refused the subscription to {}: check this user's ACL",
-                                    refused.iter().map(|f| format!("'{}'", escape(f))).collect::<Vec<_>>().join(", ")
-                                );
+                                anyhow::bail!(refused_message(&refused));
                             }
-                            Event::ProbeReturned { ordered: true } => return Ok(true),
-                            Event::ProbeReturned { ordered: false } => probe_at = Some(Instant::now()),
+                            Event::ProbeReturned { ordered } => tracker.on_probe(ordered),
                             Event::Disconnected { reason } => {
                                 anyhow::bail!("lost the connection during the snapshot: {reason}");
                             }
@@ -188,14 +183,11 @@ impl Session {
                         }
                     }
                 }
-                () = sleep_until(wake) => {
-                    if quiet_until.is_some_and(|q| Instant::now() >= q) {
-                        return Ok(true);
-                    }
-                    if Instant::now() >= deadline {
-                        return Ok(false);
-                    }
-                }
+                () = sleep_until(tracker.wake_at()) => {}
+            }
+            // Checked after every batch too: a broker that never pauses must not outlast --wait.
+            if let Some(complete) = tracker.check(Instant::now()) {
+                return Ok(complete);
             }
         }
     }
@@ -214,6 +206,80 @@ impl Session {
     }
 }
 
+/// What the session task may queue ahead of the command, in KiB of messages (a message
+/// costs 1 + its size in KiB): enough to absorb a snapshot burst while the fold catches
+/// up, bounded when a broker sends big payloads faster than we can fold them (then TCP
+/// pushes back and the broker queues).
+const QUEUE_KIB: usize = 64 * 1024;
+const BATCH: usize = 256;
+
+/// Decides when the retained snapshot is complete: the SUBACK has come, the probe has come
+/// back, and `settle` has passed with no retained message (skipped when the broker is known
+/// to deliver its retained messages before the probe); `wait` bounds it all.
+#[derive(Debug, Clone)]
+pub struct SnapshotTracker {
+    deadline: Instant,
+    settle: Duration,
+    probe_at: Option<Instant>,
+    last_retained: Instant,
+    ordered: bool,
+}
+
+impl SnapshotTracker {
+    pub fn new(wait: Duration, settle: Duration) -> Self {
+        let now = Instant::now();
+        Self {
+            deadline: now + wait.min(MAX_DURATION),
+            settle: settle.min(MAX_DURATION),
+            probe_at: None,
+            last_retained: now,
+            ordered: false,
+        }
+    }
+
+    pub fn on_retained(&mut self) {
+        self.last_retained = Instant::now();
+    }
+
+    pub fn on_probe(&mut self, ordered: bool) {
+        self.probe_at = Some(Instant::now());
+        self.ordered = ordered;
+    }
+
+    fn quiet_until(&self) -> Option<Instant> {
+        self.probe_at
+            .map(|p| p.max(self.last_retained) + self.settle)
+    }
+
+    /// When to look again if nothing arrives.
+    pub fn wake_at(&self) -> Instant {
+        self.quiet_until()
+            .map_or(self.deadline, |q| q.min(self.deadline))
+    }
+
+    /// `Some(true)`: complete; `Some(false)`: `wait` ran out first; `None`: keep going.
+    pub fn check(&self, now: Instant) -> Option<bool> {
+        if self.probe_at.is_some() && self.ordered {
+            return Some(true);
+        }
+        if self.quiet_until().is_some_and(|q| now >= q) {
+            return Some(true);
+        }
+        (now >= self.deadline).then_some(false)
+    }
+}
+
+fn refused_message(filters: &[String]) -> String {
+    format!(
+        "the broker refused the subscription to {}: check this user's ACL",
+        filters
+            .iter()
+            .map(|f| format!("'{}'", escape(f)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
 fn build(conn: &Connection) -> (Client, EventLoop) {
     let host = if conn.broker.scheme.is_websocket() {
         // rumqttc takes the whole URL as the host for WebSockets.
@@ -222,7 +288,7 @@ fn build(conn: &Connection) -> (Client, EventLoop) {
         conn.broker.host.clone()
     };
     let port = conn.broker.port;
-    let net_timeout = conn.connect_timeout.as_secs().max(1) + 1;
+    let net_timeout = conn.connect_timeout.as_secs().max(1).saturating_add(1);
     let transport = match (&conn.tls, conn.broker.scheme.is_websocket()) {
         (None, false) => rumqttc::Transport::Tcp,
         (None, true) => rumqttc::Transport::Ws,
@@ -380,6 +446,7 @@ async fn run(
     all_filters.push(VERSION_TOPIC.to_owned());
     let n_status = spec.filters.len();
 
+    let budget = Arc::new(Semaphore::new(QUEUE_KIB));
     let mut connected_once = false;
     let mut attempt: u32 = 0;
     let mut ordered_broker = false;
@@ -390,8 +457,13 @@ async fn run(
                 connected_once = true;
                 attempt = 0;
                 ordered_broker = false;
-                client.subscribe(&all_filters);
-                Some(Event::Connected)
+                if client.subscribe(&all_filters) {
+                    Some(Event::Connected)
+                } else {
+                    Some(Event::Disconnected {
+                        reason: "could not send SUBSCRIBE to the broker".into(),
+                    })
+                }
             }
             Ok(Net::SubAck(granted)) => {
                 let refused = spec
@@ -402,12 +474,12 @@ async fn run(
                     .map(|(f, _)| f.clone())
                     .collect();
                 let probe_granted = granted.get(n_status).copied().unwrap_or(false);
-                let _ = tx.send(Event::Subscribed { refused });
-                // Without the probe (an ACL may forbid it) the settle window alone decides.
-                if !(probe_granted && client.publish_probe(&probe)) {
-                    let _ = tx.send(Event::ProbeReturned { ordered: false });
+                if tx.send(Event::Subscribed { refused }).is_err() {
+                    break;
                 }
-                None
+                // Without the probe (an ACL may forbid it) the settle window alone decides.
+                (!(probe_granted && client.publish_probe(&probe)))
+                    .then_some(Event::ProbeReturned { ordered: false })
             }
             Ok(Net::Publish {
                 topic,
@@ -418,21 +490,31 @@ async fn run(
                     Some(Event::ProbeReturned {
                         ordered: ordered_broker,
                     })
+                } else if topic.starts_with(PROBE_PREFIX) {
+                    None
                 } else if topic == VERSION_TOPIC && !is_status(&topic) {
                     ordered_broker = payload.starts_with(b"mosquitto");
                     None
                 } else {
+                    let kib = 1 + payload.len() / 1024;
+                    let cost = u32::try_from(kib.min(QUEUE_KIB)).unwrap_or(u32::MAX);
+                    let Ok(permit) = Arc::clone(&budget).acquire_many_owned(cost).await else {
+                        break;
+                    };
                     Some(Event::Message(Message {
                         topic,
                         payload,
                         retained: retain,
+                        _budget: Some(permit),
                     }))
                 }
             }
             Ok(Net::Disconnecting) => break,
             Ok(Net::Other) => None,
             Err(reason) => {
-                let _ = tx.send(Event::Disconnected { reason });
+                if tx.send(Event::Disconnected { reason }).is_err() {
+                    break;
+                }
                 if !(spec.reconnect && connected_once) {
                     break;
                 }
@@ -447,6 +529,18 @@ async fn run(
             }
         }
     }
+}
+
+/// 64 random bits from std's per-process hash keys (no crate for this).
+pub fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
 }
 
 /// The time rows record: milliseconds are all a status needs, and they read better.
@@ -585,9 +679,7 @@ fn describe_tls(e: &rustls::Error, ctx: &Context) -> String {
         E::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => {
             format!("certificate verify failed: the certificate of {hp} is not valid yet (check the clock)")
         }
-        E::InvalidCertificate(other) => {
-            format!("certificate verify failed for {hp}: {}", words(&format!("{other:?}")))
-        }
+        E::InvalidCertificate(_) => format!("certificate verify failed for {hp}: {e}"),
         E::AlertReceived(A::CertificateRequired | A::HandshakeFailure | A::BadCertificate | A::UnknownCA | A::CertificateUnknown) => format!(
             "{hp} rejected the TLS handshake: does it require a client certificate (--cert/--key) signed by a CA it trusts?"
         ),

@@ -91,8 +91,14 @@ fn usage_errors_exit_2_with_one_line() {
             "cannot be used with",
         ),
         (vec!["nope"], "mqtt-scan: unrecognized subcommand 'nope'"),
-        (vec!["list", "--mqtt-version", "5", "--keepalive", "0"], "--keepalive must be at least 5"),
-        (vec!["list", "--keepalive", "70000"], "invalid value '70000' for '--keepalive <SECS>'"),
+        (
+            vec!["list", "--mqtt-version", "5", "--keepalive", "0"],
+            "--keepalive must be at least 5",
+        ),
+        (
+            vec!["list", "--keepalive", "70000"],
+            "invalid value '70000' for '--keepalive <SECS>'",
+        ),
     ] {
         let out = cmd().args(&args).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
@@ -102,6 +108,81 @@ fn usage_errors_exit_2_with_one_line() {
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(out.stdout.is_empty());
     }
+}
+
+#[test]
+fn a_bad_broker_url_never_repeats_its_password() {
+    for url in [
+        "mqtt://u:s3cret@h:99999",
+        "mqtt://u:s3cret@h/path",
+        "mqtt://u:s3cret%zz@h",
+        "foo://u:s3cret@h",
+    ] {
+        for via_env in [false, true] {
+            let mut c = cmd();
+            if via_env {
+                c.env("MQTT_SCAN_BROKER", url).arg("list");
+            } else {
+                c.args(["list", "-b", url]);
+            }
+            let out = c.output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{url}: {err}");
+            assert!(
+                err.starts_with("mqtt-scan: invalid --broker URL: "),
+                "{url}: {err}"
+            );
+            assert!(!err.contains("s3cret"), "{url}: {err}");
+        }
+    }
+}
+
+#[test]
+fn absurd_durations_are_usage_errors_not_crashes() {
+    for args in [
+        vec!["list", "--wait", "500000000000y"],
+        vec!["list", "--settle", "500000000000y"],
+        vec!["list", "--connect-timeout", "18446744073709551615s"],
+    ] {
+        let out = cmd().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("too long") || err.contains("invalid value"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1);
+    }
+}
+
+#[test]
+fn a_bad_pattern_is_escaped_in_the_error() {
+    let out = cmd().args(["list", "-t", "a/#/\x1b[2J"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains('\x1b'), "{err}");
+    assert!(err.contains("\\x1b[2J"), "{err}");
+}
+
+#[test]
+fn password_file_wins_over_the_password_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = common::write(dir.path(), "pw", "from-file\n");
+    let port = common::free_port();
+    // Not a usage error: it gets as far as connecting.
+    cmd()
+        .args([
+            "list",
+            "-b",
+            &format!("127.0.0.1:{port}"),
+            "-u",
+            "x",
+            "--password-file",
+        ])
+        .arg(&pw)
+        .env("MQTT_SCAN_PASSWORD", "from-env")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("connection refused"));
 }
 
 #[test]

@@ -40,18 +40,24 @@ fn hostile_fleet() -> Vec<(String, Vec<u8>)> {
         // check), so names with ESC cannot pass through it; the core tests cover them.
         (t("esc-payload"), b"\x1b[2J\x1b]0;pwned\x07evil".to_vec()),
         (t("bidi\u{202e}gnp.exe"), b"\x1b[31m0\x1b[0m".to_vec()),
+        (
+            t("isolate\u{2066}x\u{2069}"),
+            "\u{9b}31m\u{2067}".as_bytes().to_vec(),
+        ),
         (t("nl"), b"online\nFAKE-ROW online".to_vec()),
         (t("nul"), b"on\0line".to_vec()),
     ]
 }
 
-const NAMES: usize = 13;
+const NAMES: usize = 14;
 
 fn assert_no_raw_controls(text: &str, what: &str) {
     for (i, c) in text.chars().enumerate() {
         let n = u32::from(c);
-        let bad =
-            (n < 0x20 && c != '\n') || (0x7f..=0x9f).contains(&n) || (0x202a..=0x202e).contains(&n);
+        let bad = (n < 0x20 && c != '\n')
+            || (0x7f..=0x9f).contains(&n)
+            || (0x202a..=0x202e).contains(&n)
+            || (0x2066..=0x2069).contains(&n);
         assert!(!bad, "{what}: raw control U+{n:04X} at char {i}");
     }
 }

@@ -158,7 +158,9 @@ fn dollar_connected_topics_work_when_named() {
     let doc = list_json(&m.url(), &["-t", "$CONNECTED/#"]);
     assert_eq!(doc["summary"]["total"], 2);
     assert_eq!(client(&doc, "client-9").unwrap()["state"], "online");
-    // A leading wildcard never matches `$` topics.
+    // A leading wildcard never matches `$` topics. mosquitto never sends them to `#` either,
+    // so this half checks the end-to-end result; the client-side rule is unit-tested in
+    // status::pattern.
     let doc = list_json(&m.url(), &["-t", "#"]);
     assert!(client(&doc, "client-9").is_none());
     assert!(doc["clients"]
@@ -307,10 +309,15 @@ fn mosquitto_skips_the_settle_window_and_other_brokers_get_it() {
     let started = std::time::Instant::now();
     let doc = list_json(&m.url(), &["--settle", "3s"]);
     assert_eq!(doc["complete"], true);
-    assert!(started.elapsed() < Duration::from_secs(3), "mosquitto announced itself: no settle wait");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "mosquitto announced itself: no settle wait"
+    );
 
     // Without $SYS, nothing says the broker is mosquitto: the settle window must pass.
-    let quiet = Mosquitto::with(|port, _| format!("listener {port} 127.0.0.1\nallow_anonymous true\nsys_interval 0\n"));
+    let quiet = Mosquitto::with(|port, _| {
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\nsys_interval 0\n")
+    });
     quiet.retain("sensors/connected/b", "0");
     let started = std::time::Instant::now();
     let doc = list_json(&quiet.url(), &["--settle", "1s"]);
@@ -324,7 +331,10 @@ fn ctrl_c_during_the_snapshot_exits_130() {
     // The probe is dropped by the ACL, so the snapshot would wait the full --wait.
     let m = Mosquitto::with(|port, dir| {
         let acl = write(dir, "acl", "topic read #\n");
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\nacl_file {}\n", acl.display())
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\nacl_file {}\n",
+            acl.display()
+        )
     });
     let child = Command::new(BIN)
         .args(["list", "-b", &m.url(), "--wait", "60s"])
@@ -337,11 +347,84 @@ fn ctrl_c_during_the_snapshot_exits_130() {
         m.log_text().contains("Received SUBSCRIBE").then_some(())
     });
     let started = std::time::Instant::now();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(out.stdout.is_empty(), "nothing half-printed");
+}
+
+#[test]
+fn wait_bounds_the_snapshot_while_messages_never_stop() {
+    // No $SYS: the settle window decides. Big JSON statuses arriving faster than they can be
+    // folded keep the queue full; `list` must still end at --wait, not run on.
+    let m = Mosquitto::with(|port, _| {
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\nsys_interval 0\nmax_queued_messages 100000\n")
+    });
+    m.retain("sensors/connected/steady", "1");
+    let big = format!(r#"{{"status":1,"pad":[{}0]}}"#, "1,".repeat(40_000)).into_bytes();
+    let floods: Vec<Flood> = (0..3)
+        .map(|i| Flood::start(m.port, &format!("sensors/connected/flood{i}"), big.clone()))
+        .collect();
+    wait_for(
+        "the flood to reach the broker",
+        Duration::from_secs(10),
+        || m.log_text().contains("flood2").then_some(()),
+    );
+    let started = std::time::Instant::now();
+    let out = scan(
+        &m.url(),
+        &["list", "--json", "--wait", "2s", "--settle", "500ms"],
+    );
+    let elapsed = started.elapsed();
+    drop(floods);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        elapsed < Duration::from_secs(6),
+        "--wait 2s took {elapsed:?}"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(client(&doc, "steady").unwrap()["state"], "online");
+}
+
+#[test]
+fn client_ids_with_wildcards_and_sort_since() {
+    let m = Mosquitto::start();
+    m.retain("sensors/connected/late", r#"{"status":1,"ts":1795255300}"#);
+    m.retain("sensors/connected/early", r#"{"status":0,"ts":1795255200}"#);
+    m.retain("sensors/connected/unknown-time", "1");
+    let doc = list_json(&m.url(), &["--client-id", "scan+er/#1", "--sort", "since"]);
+    assert_eq!(doc["complete"], true);
+    let names: Vec<&str> = doc["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["early", "late", "unknown-time"]);
+}
+
+#[test]
+fn topics_from_the_environment_split_on_commas_and_flags_do_not() {
+    let m = Mosquitto::start();
+    m.retain("a/x", "1");
+    m.retain("b/y", "0");
+    m.retain("c,d/z", "1");
+    let out = Command::new(BIN)
+        .args(["list", "--json", "-b", &m.url()])
+        .env("MQTT_SCAN_TOPIC", "a/#, b/#")
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["topics"], serde_json::json!(["a/#", "b/#"]));
+    assert_eq!(doc["summary"]["total"], 2);
+    let doc = list_json(&m.url(), &["-t", "c,d/#"]);
+    assert_eq!(doc["topics"], serde_json::json!(["c,d/#"]));
+    assert_eq!(client(&doc, "z").unwrap()["state"], "online");
 }
 
 #[test]

@@ -33,7 +33,12 @@ impl std::error::Error for PatternError {}
 
 impl Pattern {
     pub fn parse(text: &str) -> Result<Self, PatternError> {
-        let bad = |why: &str| PatternError(format!("invalid topic pattern '{text}': {why}"));
+        let bad = |why: &str| {
+            PatternError(format!(
+                "invalid topic pattern '{}': {why}",
+                super::escape(text)
+            ))
+        };
         if text.is_empty() {
             return Err(bad("it is empty"));
         }

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, SubsecRound, TimeZone, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -264,7 +264,8 @@ pub fn timestamp(v: &Value) -> Option<DateTime<Utc>> {
         Value::String(s) => {
             let s = s.trim();
             if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-                return Some(t.with_timezone(&Utc));
+                // Milliseconds are all a status needs, and every time we print has at most.
+                return Some(t.with_timezone(&Utc).trunc_subsecs(3));
             }
             from_number(s.parse::<f64>().ok()?)
         }
@@ -278,11 +279,15 @@ fn from_number(x: f64) -> Option<DateTime<Utc>> {
         return None;
     }
     let millis = if x >= 1e11 { x } else { x * 1000.0 };
-    if millis > 8.0e15 {
+    // Past 9999-12-31 a time cannot be written as RFC 3339.
+    if millis > MAX_MILLIS {
         return None;
     }
     Utc.timestamp_millis_opt(millis.round() as i64).single()
 }
+
+/// 9999-12-31T23:59:59.999Z.
+const MAX_MILLIS: f64 = 253_402_300_799_999.0;
 
 #[cfg(test)]
 mod tests {
@@ -417,6 +422,16 @@ mod tests {
         assert_eq!(p(r#"{"status":1,"ts":"yesterday"}"#).ts, None);
         assert_eq!(p(r#"{"status":1,"ts":-5}"#).ts, None);
         assert_eq!(p(r#"{"status":1,"ts":1e300}"#).ts, None);
+        assert_eq!(
+            p(r#"{"status":1,"ts":253402300800000}"#).ts,
+            None,
+            "year 10000"
+        );
+        assert!(p(r#"{"status":1,"ts":253402300799999}"#).ts.is_some());
+        assert_eq!(
+            p(r#"{"status":1,"ts":"2026-11-21T10:00:01.123456789Z"}"#).ts,
+            Some(want + chrono::Duration::milliseconds(123))
+        );
     }
 
     #[test]

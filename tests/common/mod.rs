@@ -265,3 +265,62 @@ pub fn publish_raw(port: u16, messages: Vec<(String, Vec<u8>)>) {
     let n = messages.len();
     seeder::publish_retained("127.0.0.1", port, n, messages.into_iter(), true);
 }
+
+/// A publisher that sends `payload` to `topic` at QoS 0 as fast as the broker takes it,
+/// until dropped.
+pub struct Flood {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl Flood {
+    pub fn start(port: u16, topic: &str, payload: Vec<u8>) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let topic = topic.to_owned();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let mut o = rumqttc::MqttOptions::new(format!("flood-{port}"), "127.0.0.1", port);
+                o.set_max_packet_size(4 << 20, 4 << 20);
+                let (client, mut lp) = rumqttc::AsyncClient::new(o, 64);
+                let poller = tokio::spawn(async move { while lp.poll().await.is_ok() {} });
+                let mut sent = 0u64;
+                while !flag.load(Ordering::Relaxed) {
+                    if client
+                        .publish(
+                            topic.as_str(),
+                            rumqttc::QoS::AtMostOnce,
+                            false,
+                            payload.clone(),
+                        )
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                    sent += 1;
+                }
+                poller.abort();
+                sent
+            })
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Flood {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
