@@ -31,7 +31,11 @@ const PROBE_PREFIX: &str = "mqtt-scan/probe/";
 /// What the session reports.
 #[derive(Debug)]
 pub enum Event {
-    Connected,
+    /// CONNACK came (the first time, or after a reconnect). `session_present`: the broker
+    /// kept our persistent session, with whatever was published meanwhile.
+    Connected {
+        session_present: bool,
+    },
     /// SUBACK came; `refused` lists status filters the broker would not grant.
     Subscribed {
         refused: Vec<String>,
@@ -42,8 +46,11 @@ pub enum Event {
     ProbeReturned {
         ordered: bool,
     },
+    /// The connection is gone; `attempt` counts the reconnects tried so far (0 when the
+    /// session will not reconnect).
     Disconnected {
         reason: String,
+        attempt: u32,
     },
 }
 
@@ -60,6 +67,10 @@ pub struct Message {
 pub struct Spec {
     pub filters: Vec<String>,
     pub reconnect: bool,
+    /// A persistent session (clean session off, QoS 1, this MQTT 5 session expiry): the
+    /// broker keeps what is published while we are away. The retained snapshot is not
+    /// taken over it (QoS 1 truncates large snapshots): use a second, clean session.
+    pub persistent: Option<Duration>,
 }
 
 pub struct Session {
@@ -82,7 +93,9 @@ enum EventLoop {
 
 /// An event-loop step, the same for both protocol versions.
 enum Net {
-    ConnAck,
+    ConnAck {
+        session_present: bool,
+    },
     SubAck(Vec<bool>),
     Publish {
         topic: String,
@@ -107,7 +120,7 @@ impl Session {
     /// Connects and waits for the first CONNACK (bounded by `--connect-timeout`, which
     /// covers TCP, TLS and the CONNACK). A failure here is final: there is no retry.
     pub async fn connect(conn: &Connection, spec: Spec) -> anyhow::Result<Self> {
-        let (client, event_loop) = build(conn);
+        let (client, event_loop) = build(conn, spec.persistent);
         let (tx, mut events) = mpsc::unbounded_channel();
         let ctx = Context {
             host: conn.broker.host.clone(),
@@ -117,18 +130,24 @@ impl Session {
             tls: conn.broker.scheme.is_tls(),
             version: conn.version,
         };
-        // A token of our own, not the client id: an id may hold `+` or `#`.
-        let probe = format!("{PROBE_PREFIX}{:016x}", random_u64());
+        // A token of our own, not the client id: an id may hold `+` or `#`. A persistent
+        // session keeps its subscriptions, so its token must not change from run to run.
+        let token = if spec.persistent.is_some() {
+            conn.client_id.bytes().map(|b| format!("{b:02x}")).collect()
+        } else {
+            format!("{:016x}", random_u64())
+        };
+        let probe = format!("{PROBE_PREFIX}{token}");
         let task = tokio::spawn(run(event_loop, client.clone(), tx, ctx, spec, probe));
         let broker = conn.broker.to_string();
         match timeout(conn.connect_timeout, events.recv()).await {
-            Ok(Some(Event::Connected)) => Ok(Self {
+            Ok(Some(Event::Connected { .. })) => Ok(Self {
                 events,
                 client,
                 task,
                 broker,
             }),
-            Ok(Some(Event::Disconnected { reason })) => Err(anyhow::anyhow!(reason)),
+            Ok(Some(Event::Disconnected { reason, .. })) => Err(anyhow::anyhow!(reason)),
             Ok(_) => Err(anyhow::anyhow!(
                 "the connection to {broker} ended unexpectedly"
             )),
@@ -145,6 +164,11 @@ impl Session {
 
     pub async fn next(&mut self) -> Option<Event> {
         self.events.recv().await
+    }
+
+    /// Up to `limit` events at once (0: the session task has ended). Cancel-safe.
+    pub async fn recv_many(&mut self, buf: &mut Vec<Event>, limit: usize) -> usize {
+        self.events.recv_many(buf, limit).await
     }
 
     /// Collects the retained snapshot into `registry` (see [`SnapshotTracker`] for when it
@@ -176,10 +200,10 @@ impl Session {
                                 anyhow::bail!(refused_message(&refused));
                             }
                             Event::ProbeReturned { ordered } => tracker.on_probe(ordered),
-                            Event::Disconnected { reason } => {
+                            Event::Disconnected { reason, .. } => {
                                 anyhow::bail!("lost the connection during the snapshot: {reason}");
                             }
-                            Event::Connected | Event::Subscribed { .. } => {}
+                            Event::Connected { .. } | Event::Subscribed { .. } => {}
                         }
                     }
                 }
@@ -280,7 +304,7 @@ fn refused_message(filters: &[String]) -> String {
     )
 }
 
-fn build(conn: &Connection) -> (Client, EventLoop) {
+fn build(conn: &Connection, persistent: Option<Duration>) -> (Client, EventLoop) {
     let host = if conn.broker.scheme.is_websocket() {
         // rumqttc takes the whole URL as the host for WebSockets.
         conn.broker.websocket_url()
@@ -305,7 +329,7 @@ fn build(conn: &Connection) -> (Client, EventLoop) {
             o.set_keep_alive(conn.keepalive)
                 .set_max_packet_size(MAX_INCOMING, MAX_OUTGOING)
                 .set_transport(transport)
-                .set_clean_session(true);
+                .set_clean_session(persistent.is_none());
             if let Some(user) = &conn.username {
                 o.set_credentials(
                     user.clone(),
@@ -323,8 +347,13 @@ fn build(conn: &Connection) -> (Client, EventLoop) {
             o.set_keep_alive(conn.keepalive)
                 .set_max_packet_size(Some(u32::try_from(MAX_INCOMING).unwrap_or(u32::MAX)))
                 .set_transport(transport)
-                .set_clean_start(true)
+                .set_clean_start(persistent.is_none())
                 .set_connection_timeout(net_timeout);
+            if let Some(expiry) = persistent {
+                o.set_session_expiry_interval(Some(
+                    u32::try_from(expiry.as_secs()).unwrap_or(u32::MAX),
+                ));
+            }
             if let Some(user) = &conn.username {
                 o.set_credentials(
                     user.clone(),
@@ -338,18 +367,35 @@ fn build(conn: &Connection) -> (Client, EventLoop) {
 }
 
 impl Client {
-    fn subscribe(&self, filters: &[String]) -> bool {
+    /// The first `n_status` filters are the status filters: QoS 1 in a persistent session
+    /// (and, on MQTT 5, without retained messages: the snapshot comes from a clean
+    /// session); everything else at QoS 0.
+    fn subscribe(&self, filters: &[String], n_status: usize, persistent: bool) -> bool {
+        let qos1 = |i: usize| persistent && i < n_status;
         match self {
             Client::V4(c) => c
-                .try_subscribe_many(
-                    filters.iter().map(|f| {
-                        rumqttc::SubscribeFilter::new(f.clone(), rumqttc::QoS::AtMostOnce)
-                    }),
-                )
+                .try_subscribe_many(filters.iter().enumerate().map(|(i, f)| {
+                    let qos = if qos1(i) {
+                        rumqttc::QoS::AtLeastOnce
+                    } else {
+                        rumqttc::QoS::AtMostOnce
+                    };
+                    rumqttc::SubscribeFilter::new(f.clone(), qos)
+                }))
                 .is_ok(),
             Client::V5(c) => c
-                .try_subscribe_many(filters.iter().map(|f| {
-                    v5::mqttbytes::v5::Filter::new(f.clone(), v5::mqttbytes::QoS::AtMostOnce)
+                .try_subscribe_many(filters.iter().enumerate().map(|(i, f)| {
+                    use v5::mqttbytes::v5::{Filter, RetainForwardRule};
+                    let qos = if qos1(i) {
+                        v5::mqttbytes::QoS::AtLeastOnce
+                    } else {
+                        v5::mqttbytes::QoS::AtMostOnce
+                    };
+                    let mut filter = Filter::new(f.clone(), qos);
+                    if qos1(i) {
+                        filter.retain_forward_rule = RetainForwardRule::Never;
+                    }
+                    filter
                 }))
                 .is_ok(),
         }
@@ -372,7 +418,9 @@ impl EventLoop {
         match self {
             EventLoop::V4(l) => match l.poll().await {
                 Ok(rumqttc::Event::Incoming(p)) => Ok(match p {
-                    rumqttc::Packet::ConnAck(_) => Net::ConnAck,
+                    rumqttc::Packet::ConnAck(c) => Net::ConnAck {
+                        session_present: c.session_present,
+                    },
                     rumqttc::Packet::SubAck(s) => Net::SubAck(
                         s.return_codes
                             .iter()
@@ -394,7 +442,9 @@ impl EventLoop {
             },
             EventLoop::V5(l) => match l.poll().await {
                 Ok(v5::Event::Incoming(p)) => Ok(match p {
-                    v5::mqttbytes::v5::Packet::ConnAck(_) => Net::ConnAck,
+                    v5::mqttbytes::v5::Packet::ConnAck(c) => Net::ConnAck {
+                        session_present: c.session_present,
+                    },
                     v5::mqttbytes::v5::Packet::SubAck(s) => Net::SubAck(
                         s.return_codes
                             .iter()
@@ -453,15 +503,16 @@ async fn run(
     loop {
         let step = event_loop.poll(&ctx, connected_once).await;
         let event = match step {
-            Ok(Net::ConnAck) => {
+            Ok(Net::ConnAck { session_present }) => {
                 connected_once = true;
                 attempt = 0;
                 ordered_broker = false;
-                if client.subscribe(&all_filters) {
-                    Some(Event::Connected)
+                if client.subscribe(&all_filters, n_status, spec.persistent.is_some()) {
+                    Some(Event::Connected { session_present })
                 } else {
                     Some(Event::Disconnected {
                         reason: "could not send SUBSCRIBE to the broker".into(),
+                        attempt,
                     })
                 }
             }
@@ -512,13 +563,13 @@ async fn run(
             Ok(Net::Disconnecting) => break,
             Ok(Net::Other) => None,
             Err(reason) => {
-                if tx.send(Event::Disconnected { reason }).is_err() {
+                let retry = spec.reconnect && connected_once;
+                if retry {
+                    attempt = attempt.saturating_add(1);
+                }
+                if tx.send(Event::Disconnected { reason, attempt }).is_err() || !retry {
                     break;
                 }
-                if !(spec.reconnect && connected_once) {
-                    break;
-                }
-                attempt += 1;
                 sleep(backoff(attempt)).await;
                 None
             }

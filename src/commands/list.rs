@@ -19,6 +19,7 @@ pub async fn run(
         Spec {
             filters: filters.clone(),
             reconnect: false,
+            persistent: None,
         },
     )
     .await?;

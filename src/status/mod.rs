@@ -9,4 +9,4 @@ pub mod registry;
 pub use escape::escape;
 pub use pattern::Pattern;
 pub use payload::{Detail, Payload, State, Vocabulary};
-pub use registry::{Extra, Observation, Outcome, Registry, Row, SortKey, Source, Summary};
+pub use registry::{Change, Extra, Observation, Outcome, Registry, Row, SortKey, Source, Summary};

@@ -50,6 +50,8 @@ pub struct Row {
     pub changes: u32,
     pub extra: Option<Box<Extra>>,
     pub source: Arc<str>,
+    /// The sync generation that last saw this row (see [`Registry::begin_sync`]).
+    pub epoch: u32,
 }
 
 impl Row {
@@ -82,6 +84,42 @@ impl Serialize for Row {
         r.serialize_field("changes", &self.changes)?;
         r.serialize_field("reported_name", &self.reported_name())?;
         r.serialize_field("source", &*self.source)?;
+        r.end()
+    }
+}
+
+/// A state change, as `watch` reports it: a row appeared (`from` None), changed state, or
+/// was removed (`to` None).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub time: DateTime<Utc>,
+    pub name: String,
+    pub from: Option<State>,
+    pub to: Option<State>,
+    pub topic: String,
+    pub payload: Payload,
+    pub retained: bool,
+}
+
+impl Change {
+    /// `to` as a word: the state, or `removed`.
+    pub fn to_word(&self) -> &'static str {
+        self.to.map_or("removed", State::as_str)
+    }
+}
+
+/// `{"event":"change","time","name","from","to","topic","payload","retained"}`.
+impl Serialize for Change {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut r = s.serialize_struct("Change", 8)?;
+        r.serialize_field("event", "change")?;
+        r.serialize_field("time", &self.time)?;
+        r.serialize_field("name", &self.name)?;
+        r.serialize_field("from", &self.from)?;
+        r.serialize_field("to", self.to_word())?;
+        r.serialize_field("topic", &self.topic)?;
+        r.serialize_field("payload", &self.payload)?;
+        r.serialize_field("retained", &self.retained)?;
         r.end()
     }
 }
@@ -126,6 +164,7 @@ pub struct Registry {
     rows: Vec<Row>,
     index: HashTable<u32>,
     hasher: DefaultHashBuilder,
+    epoch: u32,
 }
 
 impl Registry {
@@ -136,6 +175,7 @@ impl Registry {
             rows: Vec::new(),
             index: HashTable::new(),
             hasher: DefaultHashBuilder::default(),
+            epoch: 0,
         }
     }
 
@@ -204,6 +244,7 @@ impl Registry {
             row.payload = parsed.payload;
             row.retained = obs.retained;
             row.last_seen = now;
+            row.epoch = self.epoch;
             row.extra = extra;
             if !Arc::ptr_eq(&row.source, source) {
                 row.source = Arc::clone(source);
@@ -230,6 +271,7 @@ impl Registry {
             changes: 0,
             extra,
             source: Arc::clone(source),
+            epoch: self.epoch,
         };
         let at = u32::try_from(self.rows.len()).expect("fewer than 4 billion clients");
         self.rows.push(row);
@@ -240,6 +282,63 @@ impl Registry {
             from: None,
             to: Some(state),
         }
+    }
+
+    /// Folds one message and describes the change it made, if it made one.
+    pub fn apply(&mut self, obs: &Observation<'_>, now: DateTime<Utc>) -> Option<Change> {
+        let Outcome::Changed { from, to } = self.fold(obs, now) else {
+            return None;
+        };
+        let name = self
+            .sources
+            .iter()
+            .find_map(|s| s.pattern.name(obs.topic))?
+            .into_owned();
+        let payload = match to {
+            Some(_) => self
+                .get(&name)
+                .map_or(Payload::Text("".into()), |r| r.payload.clone()),
+            None => Payload::Text("".into()),
+        };
+        Some(Change {
+            time: now,
+            name,
+            from,
+            to,
+            topic: obs.topic.to_owned(),
+            payload,
+            retained: obs.retained,
+        })
+    }
+
+    /// Starts a re-sync from the retained store: every row the coming snapshot does not
+    /// refresh is gone from the broker, and [`Registry::sweep`] takes it out.
+    pub fn begin_sync(&mut self) -> u32 {
+        self.epoch = self.epoch.wrapping_add(1);
+        self.epoch
+    }
+
+    /// Removes the rows not seen since `begin_sync` returned `epoch`, as removal changes.
+    pub fn sweep(&mut self, epoch: u32, now: DateTime<Utc>) -> Vec<Change> {
+        let mut gone = Vec::new();
+        // From the end: the row that swap_remove moves into a slot was already checked.
+        for i in (0..self.rows.len()).rev() {
+            if self.rows[i].epoch != epoch {
+                let hash = self.hasher.hash_one(&*self.rows[i].name);
+                let row = self.remove(i, hash);
+                gone.push(Change {
+                    time: now,
+                    name: row.name.into(),
+                    from: Some(row.state),
+                    to: None,
+                    topic: row.topic.into(),
+                    payload: Payload::Text("".into()),
+                    retained: true,
+                });
+            }
+        }
+        gone.sort_by(|a, b| natural_cmp(&a.name, &b.name));
+        gone
     }
 
     /// Takes row `i` out: the last row moves into its slot and its index entry follows.
@@ -453,6 +552,55 @@ mod tests {
         assert_eq!(r.len(), 666);
         r.fold(&obs("s/n0", "0", false), t(2));
         assert_eq!(r.get("n0").unwrap().state, State::Offline);
+    }
+
+    #[test]
+    fn apply_describes_each_change() {
+        let mut r = registry(&["sensors/connected/#"]);
+        let c = r
+            .apply(&obs("sensors/connected/s1", "1", true), t(0))
+            .unwrap();
+        assert_eq!(
+            (c.name.as_str(), c.from, c.to, c.retained),
+            ("s1", None, Some(State::Online), true)
+        );
+        assert!(
+            r.apply(&obs("sensors/connected/s1", "online", false), t(1))
+                .is_none(),
+            "same state"
+        );
+        let c = r
+            .apply(&obs("sensors/connected/s1", "0", false), t(2))
+            .unwrap();
+        assert_eq!(
+            (c.from, c.to, c.time),
+            (Some(State::Online), Some(State::Offline), t(2))
+        );
+        assert_eq!(c.payload, Payload::Text("0".into()));
+        let c = r
+            .apply(&obs("sensors/connected/s1", "", false), t(3))
+            .unwrap();
+        assert_eq!((c.from, c.to_word()), (Some(State::Offline), "removed"));
+        assert!(r.apply(&obs("other/x", "1", false), t(4)).is_none());
+    }
+
+    #[test]
+    fn a_sync_sweeps_the_rows_it_did_not_see() {
+        let mut r = registry(&["s/#"]);
+        for n in ["a", "b", "c", "d"] {
+            r.fold(&obs(&format!("s/{n}"), "1", true), t(0));
+        }
+        let epoch = r.begin_sync();
+        r.fold(&obs("s/b", "1", true), t(1));
+        r.fold(&obs("s/d", "0", true), t(1));
+        let gone = r.sweep(epoch, t(2));
+        let names: Vec<&str> = gone.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["a", "c"]);
+        assert!(gone
+            .iter()
+            .all(|c| c.to.is_none() && c.from == Some(State::Online)));
+        assert_eq!(r.len(), 2);
+        assert!(r.get("b").is_some() && r.get("d").is_some());
     }
 
     #[test]
