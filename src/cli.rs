@@ -36,6 +36,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the status table once and exit.
     List(ListArgs),
+    /// Keep the table live: full screen on a terminal, one event per line in a pipe.
+    Watch(WatchArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -173,6 +175,43 @@ pub struct ListArgs {
     pub snapshot: SnapshotArgs,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EventFormat {
+    /// `TIME NAME FROM -> TO TOPIC (retained=BOOL)`
+    Text,
+    /// One JSON object per event.
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// One line per change even on a terminal (the default when stdout is not one).
+    #[arg(long)]
+    pub events: bool,
+    /// Event line format (jsonl implies --events).
+    #[arg(long, value_enum, default_value_t = EventFormat::Text)]
+    pub format: EventFormat,
+    /// Sort order of the terminal view (`s` cycles it).
+    #[arg(long, value_enum, default_value_t = SortKey::Name)]
+    pub sort: SortKey,
+    /// Start the terminal view showing offline clients only (`o` toggles it).
+    #[arg(long)]
+    pub offline_only: bool,
+    /// A persistent session with this client id: changes published while the watcher was
+    /// away arrive when it comes back.
+    #[arg(long, value_name = "NAME")]
+    pub session: Option<String>,
+    /// How long the broker keeps the --session while nobody is connected (MQTT 5; on 3.1.1
+    /// the broker decides).
+    #[arg(long, default_value = "1d", value_parser = parse_duration, value_name = "DUR", requires = "session")]
+    pub session_expiry: Duration,
+    /// Append every state change to FILE as a JSON line (synced to disk per batch).
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    #[command(flatten)]
+    pub snapshot: SnapshotArgs,
+}
+
 impl ListArgs {
     pub fn format(&self) -> Format {
         if self.json {
@@ -222,7 +261,9 @@ mod tests {
         .unwrap();
         assert_eq!(cli.connection.broker, "h:1");
         assert_eq!(cli.topics.topics, ["a/#", "b/+"]);
-        let Command::List(list) = cli.command;
+        let Command::List(list) = cli.command else {
+            panic!("not list");
+        };
         assert_eq!(list.format(), Format::Json);
     }
 

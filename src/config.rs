@@ -178,11 +178,20 @@ impl Scan {
 
 /// `--color`: `auto` colours on a terminal unless `NO_COLOR` is set (no-color.org).
 pub fn use_color(choice: ColorChoice, stream_is_terminal: bool) -> bool {
-    match choice {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            stream_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    ColorPolicy(choice).enabled(stream_is_terminal)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ColorPolicy(pub ColorChoice);
+
+impl ColorPolicy {
+    pub fn enabled(self, stream_is_terminal: bool) -> bool {
+        match self.0 {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                stream_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
         }
     }
 }

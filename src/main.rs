@@ -43,17 +43,19 @@ fn run(cli: &Cli) -> anyhow::Result<Exit> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let work = async {
-            match &cli.command {
-                Command::List(args) => {
-                    let color = config::use_color(cli.color, config::stdout_is_terminal());
-                    commands::list::run(&conn, &scan, args, color).await
+        match &cli.command {
+            Command::List(args) => {
+                let color = config::use_color(cli.color, config::stdout_is_terminal());
+                // Interrupted before printing: nothing half-written, exit 130.
+                tokio::select! {
+                    result = commands::list::run(&conn, &scan, args, color) => result,
+                    _ = tokio::signal::ctrl_c() => Ok(Exit::Interrupted),
                 }
             }
-        };
-        tokio::select! {
-            result = work => result,
-            _ = tokio::signal::ctrl_c() => Ok(Exit::Interrupted),
+            // watch ends on Ctrl-C and SIGTERM by itself, cleanly, with exit 0.
+            Command::Watch(args) => {
+                commands::watch::run(&conn, &scan, args, config::ColorPolicy(cli.color)).await
+            }
         }
     })
 }

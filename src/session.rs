@@ -3,6 +3,7 @@
 //! events to the commands over a channel. Nothing above it sees rumqttc.
 
 use std::error::Error as StdError;
+use std::fmt::Write as _;
 use std::io;
 use std::time::Duration;
 
@@ -133,7 +134,10 @@ impl Session {
         // A token of our own, not the client id: an id may hold `+` or `#`. A persistent
         // session keeps its subscriptions, so its token must not change from run to run.
         let token = if spec.persistent.is_some() {
-            conn.client_id.bytes().map(|b| format!("{b:02x}")).collect()
+            conn.client_id.bytes().fold(String::new(), |mut s, b| {
+                let _ = write!(s, "{b:02x}");
+                s
+            })
         } else {
             format!("{:016x}", random_u64())
         };

@@ -1,6 +1,7 @@
 //! Each command wires the session, the registry and a renderer.
 
 pub mod list;
+pub mod watch;
 
 use std::io::{self, Write};
 

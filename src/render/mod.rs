@@ -1,6 +1,7 @@
 //! Renderers: rows in, bytes out. Pure: no clock (time is a parameter), no terminal checks.
 
 pub mod csv;
+pub mod events;
 pub mod json;
 pub mod table;
 

@@ -71,12 +71,21 @@ fn cells(r: &Row, opts: &Options) -> Vec<String> {
     ]
 }
 
+/// `client` or `clients`.
+pub fn clients(n: usize) -> &'static str {
+    if n == 1 {
+        "client"
+    } else {
+        "clients"
+    }
+}
+
 pub fn summary_line(scan: &Scan<'_>) -> String {
     let s = scan.summary;
     let mut line = format!(
-        "{} client{}: {} online, {} offline, {} unknown",
+        "{} {}: {} online, {} offline, {} unknown",
         s.total,
-        if s.total == 1 { "" } else { "s" },
+        clients(s.total),
         s.online,
         s.offline,
         s.unknown

@@ -311,6 +311,12 @@ impl Registry {
         })
     }
 
+    /// The sync generation that last refreshed the row `topic` names, if there is one.
+    pub fn epoch_of(&self, topic: &str) -> Option<u32> {
+        let name = self.sources.iter().find_map(|s| s.pattern.name(topic))?;
+        self.get(&name).map(|r| r.epoch)
+    }
+
     /// Starts a re-sync from the retained store: every row the coming snapshot does not
     /// refresh is gone from the broker, and [`Registry::sweep`] takes it out.
     pub fn begin_sync(&mut self) -> u32 {

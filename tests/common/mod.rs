@@ -324,3 +324,103 @@ impl Drop for Flood {
         }
     }
 }
+
+/// `mqtt-scan watch --format jsonl` as a child process, its stdout read line by line.
+pub struct Watch {
+    child: Option<std::process::Child>,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watch {
+    pub fn start(broker: &str, extra: &[&str]) -> Self {
+        Self::start_format(broker, "jsonl", extra)
+    }
+
+    pub fn start_format(broker: &str, format: &str, extra: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new(BIN)
+            .args(["watch", "--format", format, "-b", broker])
+            .args(extra)
+            .env_remove("MQTT_SCAN_TOPIC")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self {
+            child: Some(child),
+            lines,
+            reader: Some(reader),
+        }
+    }
+
+    pub fn pid(&self) -> String {
+        self.child.as_ref().unwrap().id().to_string()
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// The JSON lines so far.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.lines()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+
+    /// Waits for an event line that `pred` accepts (searching from the start).
+    pub fn wait_event(
+        &self,
+        what: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        wait_for(what, Duration::from_secs(20), || {
+            self.events().into_iter().find(|e| pred(e))
+        })
+    }
+
+    /// Sends a signal and waits (bounded) for the exit status.
+    pub fn signal(&mut self, sig: &str) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let status = wait_for("the watcher to exit", Duration::from_secs(10), || {
+            child.try_wait().unwrap()
+        });
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        status
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- watch output ---\n{}", self.lines().join("\n"));
+        }
+    }
+}
+
+/// A change event for `name` going to `to`.
+pub fn is_change(e: &serde_json::Value, name: &str, to: &str) -> bool {
+    e["event"] == "change" && e["name"] == name && e["to"] == to
+}

@@ -1,0 +1,96 @@
+//! `watch` as an event stream: the snapshot, then one line per change, flushed as it
+//! happens (per batch of events received together: at most one write and one flush each).
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+
+use tokio::signal::unix::{signal, SignalKind};
+
+use super::core::{Happening, Watcher};
+use crate::cli::EventFormat;
+use crate::error::Exit;
+use crate::render::events::{broker_line, change_line, BrokerEvent};
+use crate::render::json;
+use crate::status::Change;
+
+pub struct Output {
+    pub format: EventFormat,
+    pub color: bool,
+    /// `--log FILE`: every change as a JSON line, synced per batch.
+    pub log: Option<File>,
+}
+
+pub async fn run(mut w: Watcher, mut out: Output) -> anyhow::Result<Exit> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut log = out.log.take().map(|f| BufWriter::with_capacity(1 << 16, f));
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
+    let result = loop {
+        tokio::select! {
+            next = w.next() => {
+                let happenings = match next {
+                    Ok(h) => h,
+                    Err(e) => break Err(e),
+                };
+                buf.clear();
+                for h in &happenings {
+                    write(&mut buf, h, &out)?;
+                    if let Some(log) = log.as_mut() {
+                        log_changes(log, h)?;
+                    }
+                }
+                if let Some(log) = log.as_mut() {
+                    log.flush()?;
+                    log.get_ref().sync_data()?;
+                }
+                let mut stdout = io::stdout().lock();
+                match stdout.write_all(&buf).and_then(|()| stdout.flush()) {
+                    // The reader went away (`| head`): a normal end.
+                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => break Ok(Exit::Success),
+                    Err(e) => break Err(anyhow::anyhow!("cannot write the output: {e}")),
+                    Ok(()) => {}
+                }
+            }
+            _ = term.recv() => break Ok(Exit::Success),
+            _ = int.recv() => break Ok(Exit::Success),
+        }
+    };
+    w.close().await;
+    result
+}
+
+fn write(buf: &mut Vec<u8>, h: &Happening, out: &Output) -> io::Result<()> {
+    let change = |buf: &mut Vec<u8>, c: &Change| match out.format {
+        EventFormat::Text => writeln!(buf, "{}", change_line(c, out.color)),
+        EventFormat::Jsonl => json::line(&mut *buf, c),
+    };
+    match h {
+        Happening::Change(c) => change(buf, c),
+        Happening::Snapshot { rows, .. } => rows.iter().try_for_each(|c| change(buf, c)),
+        Happening::Broker {
+            time,
+            connected,
+            reason,
+        } => match out.format {
+            EventFormat::Text => {
+                writeln!(buf, "{}", broker_line(*time, *connected, reason.as_deref()))
+            }
+            EventFormat::Jsonl => json::line(
+                &mut *buf,
+                &BrokerEvent::new(*time, *connected, reason.as_deref()),
+            ),
+        },
+        Happening::Warning(w) => {
+            eprintln!("mqtt-scan: warning: {w}");
+            Ok(())
+        }
+    }
+}
+
+fn log_changes<W: Write>(log: &mut W, h: &Happening) -> io::Result<()> {
+    match h {
+        Happening::Change(c) => json::line(&mut *log, c),
+        Happening::Snapshot { rows, .. } => rows.iter().try_for_each(|c| json::line(&mut *log, c)),
+        Happening::Broker { .. } | Happening::Warning(_) => Ok(()),
+    }
+}

@@ -1,0 +1,284 @@
+//! `mqtt-scan watch` as an event stream, against a real mosquitto.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn the_snapshot_comes_first_then_a_killed_client_goes_offline_and_a_new_one_comes_online() {
+    let m = Mosquitto::start();
+    m.retain("sensors/connected/b-old", "0");
+    m.retain("sensors/connected/a-old", "1");
+    let mut device = Command::new("mosquitto_sub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &m.port.to_string(),
+            "-i",
+            "dev-will",
+            "-t",
+            "cmd/x",
+        ])
+        .args([
+            "--will-topic",
+            "sensors/connected/dev-will",
+            "--will-payload",
+            "0",
+            "--will-retain",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the device to connect", Duration::from_secs(10), || {
+        m.log_text().contains("as dev-will").then_some(())
+    });
+    m.retain("sensors/connected/dev-will", "1");
+
+    let w = Watch::start(&m.url(), &[]);
+    w.wait_event("the snapshot", |e| is_change(e, "dev-will", "online"));
+    let first: Vec<serde_json::Value> = w.events().into_iter().take(3).collect();
+    let names: Vec<&str> = first.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["a-old", "b-old", "dev-will"],
+        "the snapshot, sorted by name"
+    );
+    assert!(first
+        .iter()
+        .all(|e| e["from"].is_null() && e["retained"] == true));
+
+    device.kill().unwrap();
+    device.wait().unwrap();
+    let off = w.wait_event("the Will's offline event", |e| {
+        is_change(e, "dev-will", "offline")
+    });
+    assert_eq!(
+        (off["from"].as_str(), off["retained"].as_bool()),
+        (Some("online"), Some(false))
+    );
+    assert_eq!(off["payload"], "0");
+
+    m.retain(
+        "sensors/connected/newcomer",
+        r#"{"status":"online","ip":"10.9.9.9"}"#,
+    );
+    let on = w.wait_event("the newcomer's online event", |e| {
+        is_change(e, "newcomer", "online")
+    });
+    assert!(on["from"].is_null());
+    assert_eq!(on["payload"]["ip"], "10.9.9.9");
+
+    m.clear("sensors/connected/a-old");
+    let gone = w.wait_event("a cleared status", |e| is_change(e, "a-old", "removed"));
+    assert_eq!(gone["from"], "online");
+}
+
+#[test]
+fn the_default_event_format_in_a_pipe_is_text_lines() {
+    let m = Mosquitto::start();
+    m.retain("sensors/connected/t1", "1");
+    let w = Watch::start_format(&m.url(), "text", &[]);
+    wait_for("the snapshot line", Duration::from_secs(10), || {
+        w.lines()
+            .into_iter()
+            .find(|l| l.ends_with(" t1 - -> online sensors/connected/t1 (retained=true)"))
+    });
+    m.retain("sensors/connected/t1", "0");
+    let line = wait_for("the change line", Duration::from_secs(10), || {
+        w.lines()
+            .into_iter()
+            .find(|l| l.contains(" t1 online -> offline "))
+    });
+    assert!(
+        line.ends_with("sensors/connected/t1 (retained=false)"),
+        "{line}"
+    );
+    assert_eq!(
+        line.as_bytes()[10],
+        b'T',
+        "starts with an RFC 3339 time: {line}"
+    );
+}
+
+#[test]
+fn a_broker_restart_gives_broker_events_and_later_changes_still_arrive() {
+    // Persistence keeps the retained statuses over the restart (saved on every change).
+    let m = Mosquitto::with(|port, dir| {
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nautosave_interval 1\nautosave_on_changes true\n",
+            dir.display()
+        )
+    });
+    m.retain("sensors/connected/keeper", "1");
+    wait_for("the broker to save", Duration::from_secs(10), || {
+        m.dir.path().join("mosquitto.db").exists().then_some(())
+    });
+    let mut m = m;
+    let w = Watch::start(&m.url(), &[]);
+    w.wait_event("the snapshot", |e| is_change(e, "keeper", "online"));
+
+    m.restart();
+    let down = w.wait_event("a disconnect event", |e| {
+        e["event"] == "broker" && e["state"] == "disconnected"
+    });
+    assert!(
+        down["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&m.port.to_string()),
+        "{down}"
+    );
+    w.wait_event("a reconnect event", |e| {
+        e["event"] == "broker" && e["state"] == "connected"
+    });
+
+    m.retain("sensors/connected/keeper", "0");
+    w.wait_event("a change after the reconnect", |e| {
+        is_change(e, "keeper", "offline")
+    });
+    let events = w.events();
+    assert!(
+        !events.iter().any(|e| e["to"] == "removed"),
+        "the re-sync kept what the broker kept"
+    );
+    assert_eq!(
+        events.iter().filter(|e| e["event"] == "broker").count(),
+        2,
+        "{events:?}"
+    );
+}
+
+#[test]
+fn statuses_gone_from_the_broker_while_away_are_removed_at_the_resync() {
+    let mut m = Mosquitto::start();
+    m.retain("sensors/connected/ephemeral", "1");
+    let w = Watch::start(&m.url(), &[]);
+    w.wait_event("the snapshot", |e| is_change(e, "ephemeral", "online"));
+    // Without persistence the restarted broker holds nothing.
+    m.restart();
+    w.wait_event("a reconnect event", |e| {
+        e["event"] == "broker" && e["state"] == "connected"
+    });
+    let gone = w.wait_event("the removal after the re-sync", |e| {
+        is_change(e, "ephemeral", "removed")
+    });
+    assert_eq!(gone["retained"], true);
+}
+
+#[test]
+fn a_session_reports_changes_made_while_the_watcher_was_stopped() {
+    for version in ["3.1.1", "5"] {
+        let m = Mosquitto::start();
+        m.retain("sensors/connected/door", "1");
+        m.retain("sensors/connected/lamp", "1");
+        let session = format!("scan-test-{}", m.port);
+        let args = ["--session", session.as_str(), "--mqtt-version", version];
+        let mut w = Watch::start(&m.url(), &args);
+        w.wait_event("the snapshot", |e| is_change(e, "door", "online"));
+        assert!(w.signal("INT").success());
+
+        // While nobody watches: the door goes offline, and a status is published without
+        // retain (only a session can deliver that one).
+        m.retain("sensors/connected/door", "0");
+        m.pub_cmd(&["-q", "1", "-t", "sensors/connected/lamp", "-m", "0"]);
+
+        let w = Watch::start(&m.url(), &args);
+        let door = w.wait_event("the door's change", |e| is_change(e, "door", "offline"));
+        assert_eq!(
+            door["retained"], false,
+            "MQTT {version}: delivered by the session: {door}"
+        );
+        let lamp = w.wait_event("the lamp's change", |e| {
+            e["name"] == "lamp" && e["retained"] == false
+        });
+        assert_eq!(lamp["to"], "offline", "MQTT {version}");
+        // The queued changes come before the snapshot's first sightings, and the snapshot
+        // (over a clean connection) still shows every client.
+        let events = w.events();
+        assert_eq!(
+            events.iter().position(|e| is_change(e, "door", "offline")),
+            Some(0),
+            "{events:?}"
+        );
+        assert_eq!(
+            events.len(),
+            2,
+            "MQTT {version}: nothing else changed: {events:?}"
+        );
+    }
+}
+
+#[test]
+fn the_log_file_holds_every_change() {
+    let m = Mosquitto::start();
+    m.retain("sensors/connected/logged", "1");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("changes.jsonl");
+    let mut w = Watch::start_format(&m.url(), "text", &["--log", log.to_str().unwrap()]);
+    wait_for("the snapshot line", Duration::from_secs(10), || {
+        w.lines()
+            .into_iter()
+            .find(|l| l.contains(" logged - -> online "))
+    });
+    m.retain("sensors/connected/logged", "0");
+    wait_for("the change line", Duration::from_secs(10), || {
+        w.lines()
+            .into_iter()
+            .find(|l| l.contains(" logged online -> offline "))
+    });
+    // Synced per batch: the file has it while the watcher still runs.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines
+        .iter()
+        .any(|e| is_change(e, "logged", "online") && e["from"].is_null()));
+    assert!(lines
+        .iter()
+        .any(|e| is_change(e, "logged", "offline") && e["from"] == "online"));
+    assert!(w.signal("TERM").success());
+}
+
+#[test]
+fn sigint_and_sigterm_end_the_watcher_promptly_with_exit_0() {
+    let m = Mosquitto::start();
+    m.retain("sensors/connected/x", "1");
+    for sig in ["INT", "TERM"] {
+        let mut w = Watch::start(&m.url(), &[]);
+        w.wait_event("the snapshot", |e| is_change(e, "x", "online"));
+        let started = std::time::Instant::now();
+        let status = w.signal(sig);
+        assert_eq!(status.code(), Some(0), "{sig}");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{sig} took {:?}",
+            started.elapsed()
+        );
+    }
+    // A clean DISCONNECT, not a dropped socket.
+    wait_for(
+        "a clean disconnect in the broker log",
+        Duration::from_secs(5),
+        || (m.log_text().matches("Received DISCONNECT").count() >= 2).then_some(()),
+    );
+}
+
+#[test]
+fn an_unreachable_broker_at_start_is_exit_1() {
+    let port = free_port();
+    let out = Command::new(BIN)
+        .args(["watch", "-b", &format!("127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("mqtt-scan: connection refused by 127.0.0.1:{port}: is the broker running?\n")
+    );
+}
