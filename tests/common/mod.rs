@@ -285,7 +285,8 @@ impl Flood {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let mut o = rumqttc::MqttOptions::new(format!("flood-{port}"), "127.0.0.1", port);
+                let id = format!("flood-{port}-{}", topic.replace('/', "-"));
+                let mut o = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
                 o.set_max_packet_size(4 << 20, 4 << 20);
                 let (client, mut lp) = rumqttc::AsyncClient::new(o, 64);
                 let poller = tokio::spawn(async move { while lp.poll().await.is_ok() {} });

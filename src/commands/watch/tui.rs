@@ -131,11 +131,14 @@ pub async fn run(mut w: Watcher, mut view: View) -> anyhow::Result<Exit> {
                 Err(e) => break Err(e),
             },
             key = keys.recv() => match key {
+                // A person's input redraws at once; only the broker's changes wait for a tick.
                 Some(TermEvent::Key(k)) if k.kind != KeyEventKind::Release => {
                     if !view.key(k.code, k.modifiers) {
                         break Ok(Exit::Success);
                     }
-                    dirty = true;
+                    if let Err(e) = terminal.draw(|f| draw(f, &w, &mut view, Utc::now())) {
+                        break Err(anyhow::anyhow!("cannot draw: {e}"));
+                    }
                 }
                 Some(_) => dirty = true,
                 None => break Err(anyhow::anyhow!("cannot read the keyboard")),
