@@ -38,6 +38,8 @@ pub enum Command {
     List(ListArgs),
     /// Keep the table live: full screen on a terminal, one event per line in a pipe.
     Watch(WatchArgs),
+    /// A monitoring verdict (Nagios plugin format): exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    Check(CheckArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -208,6 +210,47 @@ pub struct WatchArgs {
     /// Append every state change to FILE as a JSON line (synced to disk per batch).
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+    #[command(flatten)]
+    pub snapshot: SnapshotArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// One status line with perfdata.
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// An expected client (repeatable): only expected clients are judged, a missing one
+    /// counts as offline.
+    #[arg(long, value_name = "NAME")]
+    pub expect: Vec<String>,
+    /// Expected clients, one name per line (`#` starts a comment, blank lines are skipped).
+    #[arg(long, value_name = "FILE")]
+    pub expect_file: Option<PathBuf>,
+    /// WARNING when at least N judged clients are offline [default: 1 with --expect].
+    #[arg(long, value_name = "N")]
+    pub warn_offline: Option<usize>,
+    /// CRITICAL when at least N judged clients are offline.
+    #[arg(long, value_name = "N")]
+    pub crit_offline: Option<usize>,
+    /// CRITICAL when fewer than N judged clients are online.
+    #[arg(long, value_name = "N")]
+    pub min_online: Option<usize>,
+    /// A client whose payload timestamp is older than this is stale, and counts as offline.
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub max_age: Option<Duration>,
+    /// Remember across runs when each client was first seen offline (for --grace).
+    #[arg(long, value_name = "PATH")]
+    pub state_file: Option<PathBuf>,
+    /// Forgive an offline client until it has been offline this long (needs --state-file).
+    #[arg(long, value_parser = parse_duration, value_name = "DUR", requires = "state_file")]
+    pub grace: Option<Duration>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
     #[command(flatten)]
     pub snapshot: SnapshotArgs,
 }

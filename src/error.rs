@@ -3,18 +3,33 @@
 use std::fmt;
 use std::process::ExitCode;
 
-/// The exit codes of every command (`check` maps its verdicts onto its own).
+/// The exit codes of every command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
-    Success = 0,
-    Runtime = 1,
-    Usage = 2,
-    Interrupted = 130,
+    Success,
+    Runtime,
+    Usage,
+    Interrupted,
+    /// `check`: the monitoring verdict is the exit code (0 OK, 1 WARNING, 2 CRITICAL,
+    /// 3 UNKNOWN).
+    Check(crate::check::Status),
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::Runtime => 1,
+            Exit::Usage => 2,
+            Exit::Interrupted => 130,
+            Exit::Check(s) => s.code(),
+        }
+    }
 }
 
 impl From<Exit> for ExitCode {
     fn from(e: Exit) -> Self {
-        ExitCode::from(e as u8)
+        ExitCode::from(e.code())
     }
 }
 

@@ -4,6 +4,7 @@
 //! talks MQTT, `render` the pure renderers, `commands` the wiring.
 
 pub mod broker_url;
+pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod config;

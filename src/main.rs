@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::Parser;
 
-use mqtt_scan::cli::{Cli, Command};
+use mqtt_scan::cli::{CheckFormat, Cli, Command};
 use mqtt_scan::commands;
 use mqtt_scan::config::{self, Connection, Scan};
 use mqtt_scan::error::{Exit, UsageError};
@@ -22,10 +22,20 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return clap_error(&e),
     };
+    // For a monitor, every failure of `check` is UNKNOWN (3), never a usage error's 2,
+    // which it would read as CRITICAL.
+    let check_format = match &cli.command {
+        Command::Check(args) => Some(args.format),
+        _ => None,
+    };
     match run(&cli) {
         Ok(code) => code.into(),
         Err(e) => {
-            eprintln!("mqtt-scan: {e:#}");
+            let message = format!("{e:#}");
+            if let Some(format) = check_format {
+                return commands::check::unknown(&message, format).into();
+            }
+            eprintln!("mqtt-scan: {message}");
             if e.downcast_ref::<UsageError>().is_some() {
                 Exit::Usage.into()
             } else {
@@ -56,11 +66,13 @@ fn run(cli: &Cli) -> anyhow::Result<Exit> {
             Command::Watch(args) => {
                 commands::watch::run(&conn, &scan, args, config::ColorPolicy(cli.color)).await
             }
+            Command::Check(args) => commands::check::run(&conn, &scan, args).await,
         }
     })
 }
 
-/// Help and version print as usual; a usage error becomes one `mqtt-scan: ` line, exit 2.
+/// Help and version print as usual; a usage error becomes one `mqtt-scan: ` line, exit 2
+/// (for `check`, the UNKNOWN plugin line and exit 3).
 fn clap_error(e: &clap::Error) -> ExitCode {
     match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
@@ -81,8 +93,46 @@ fn clap_error(e: &clap::Error) -> ExitCode {
                 .collect();
             let line = parts.join(" ");
             let line = line.strip_prefix("error: ").unwrap_or(&line);
-            eprintln!("mqtt-scan: {line} (see mqtt-scan --help)");
+            let message = format!("{line} (see mqtt-scan --help)");
+            if subcommand_is_check() {
+                return commands::check::unknown(&message, CheckFormat::Text).into();
+            }
+            eprintln!("mqtt-scan: {message}");
             Exit::Usage.into()
         }
     }
+}
+
+/// Whether the command line names `check`, when clap could not parse it: the first word
+/// that is neither a flag nor a global flag's value.
+fn subcommand_is_check() -> bool {
+    const TAKES_VALUE: &[&str] = &[
+        "-b",
+        "--broker",
+        "-u",
+        "--username",
+        "--password",
+        "--password-file",
+        "--cafile",
+        "--cert",
+        "--key",
+        "--client-id",
+        "--mqtt-version",
+        "--keepalive",
+        "--connect-timeout",
+        "-t",
+        "--topic",
+        "--online-values",
+        "--offline-values",
+        "--color",
+    ];
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if TAKES_VALUE.contains(&arg.as_str()) {
+            args.next();
+        } else if !arg.starts_with('-') {
+            return arg == "check";
+        }
+    }
+    false
 }

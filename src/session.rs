@@ -195,6 +195,10 @@ impl Session {
                     for event in batch.drain(..) {
                         match event {
                             Event::Message(m) => {
+                                // Big payloads fold slowly: --wait holds within a batch too.
+                                if tracker.expired(Instant::now()) {
+                                    return Ok(false);
+                                }
                                 if m.retained {
                                     tracker.on_retained();
                                 }
@@ -283,6 +287,10 @@ impl SnapshotTracker {
     pub fn wake_at(&self) -> Instant {
         self.quiet_until()
             .map_or(self.deadline, |q| q.min(self.deadline))
+    }
+
+    pub fn expired(&self, now: Instant) -> bool {
+        now >= self.deadline
     }
 
     /// `Some(true)`: complete; `Some(false)`: `wait` ran out first; `None`: keep going.

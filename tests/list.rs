@@ -383,8 +383,9 @@ fn wait_bounds_the_snapshot_while_messages_never_stop() {
     let elapsed = started.elapsed();
     drop(floods);
     assert!(out.status.success(), "{}", stderr(&out));
+    // Generous for a loaded machine; without the bound it ran for minutes.
     assert!(
-        elapsed < Duration::from_secs(6),
+        elapsed < Duration::from_secs(15),
         "--wait 2s took {elapsed:?}"
     );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

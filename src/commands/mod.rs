@@ -1,5 +1,6 @@
 //! Each command wires the session, the registry and a renderer.
 
+pub mod check;
 pub mod list;
 pub mod watch;
 

@@ -35,6 +35,8 @@ pub struct Source {
 pub struct Extra {
     pub ip: Option<String>,
     pub reported_name: Option<String>,
+    /// The time the last payload carried (`since` moves only when the state changes).
+    pub ts: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +63,11 @@ impl Row {
 
     pub fn reported_name(&self) -> Option<&str> {
         self.extra.as_ref()?.reported_name.as_deref()
+    }
+
+    /// The timestamp of the last payload, if it had one.
+    pub fn payload_ts(&self) -> Option<DateTime<Utc>> {
+        self.extra.as_ref()?.ts
     }
 
     pub fn detail_text(&self) -> Option<std::borrow::Cow<'_, str>> {
@@ -223,12 +230,14 @@ impl Registry {
         let parsed = payload::parse(obs.payload, &self.vocab);
         // Without a timestamp in the payload, a retained message says nothing about when.
         let since = parsed.ts.or((!obs.retained).then_some(now));
-        let extra = (parsed.ip.is_some() || parsed.reported_name.is_some()).then(|| {
-            Box::new(Extra {
-                ip: parsed.ip,
-                reported_name: parsed.reported_name,
-            })
-        });
+        let extra = (parsed.ip.is_some() || parsed.reported_name.is_some() || parsed.ts.is_some())
+            .then(|| {
+                Box::new(Extra {
+                    ip: parsed.ip,
+                    reported_name: parsed.reported_name,
+                    ts: parsed.ts,
+                })
+            });
         if let Some(i) = found {
             let row = &mut self.rows[i];
             let from = row.state;
