@@ -97,6 +97,7 @@ enum Net {
     ConnAck {
         session_present: bool,
     },
+    ProbeLost,
     SubAck(Vec<bool>),
     Publish {
         topic: String,
@@ -473,6 +474,13 @@ impl EventLoop {
                         payload: p.payload,
                         retain: p.retain,
                     },
+                    // Our only QoS 1 publish is the probe: a refusal means it will not
+                    // come back (MQTT 3.1.1 cannot say so; there --wait decides).
+                    v5::mqttbytes::v5::Packet::PubAck(a)
+                        if a.reason != v5::mqttbytes::v5::PubAckReason::Success =>
+                    {
+                        Net::ProbeLost
+                    }
                     v5::mqttbytes::v5::Packet::Disconnect(d) => {
                         return Err(format!(
                             "the broker disconnected us: {}",
@@ -516,10 +524,20 @@ async fn run(
         let step = event_loop.poll(&ctx, connected_once).await;
         let event = match step {
             Ok(Net::ConnAck { session_present }) => {
+                // A persistent session the broker kept since our last connection still has
+                // our subscriptions: subscribing again would replay the retained store at
+                // QoS 1 (truncated, and crowding out live changes). The probe alone tells
+                // when the queued changes are through.
+                let kept = spec.persistent.is_some() && session_present && connected_once;
                 connected_once = true;
                 attempt = 0;
                 ordered_broker = false;
-                if client.subscribe(&all_filters, n_status, spec.persistent.is_some()) {
+                let sent = if kept {
+                    client.publish_probe(&probe)
+                } else {
+                    client.subscribe(&all_filters, n_status, spec.persistent.is_some())
+                };
+                if sent {
                     Some(Event::Connected { session_present })
                 } else {
                     Some(Event::Disconnected {
@@ -559,21 +577,15 @@ async fn run(
                     ordered_broker = payload.starts_with(b"mosquitto");
                     None
                 } else {
-                    let kib = 1 + payload.len() / 1024;
-                    let cost = u32::try_from(kib.min(QUEUE_KIB)).unwrap_or(u32::MAX);
-                    let Ok(permit) = Arc::clone(&budget).acquire_many_owned(cost).await else {
+                    let Some(message) = budgeted(&budget, topic, payload, retain).await else {
                         break;
                     };
-                    Some(Event::Message(Message {
-                        topic,
-                        payload,
-                        retained: retain,
-                        _budget: Some(permit),
-                    }))
+                    Some(Event::Message(message))
                 }
             }
             Ok(Net::Disconnecting) => break,
             Ok(Net::Other) => None,
+            Ok(Net::ProbeLost) => Some(Event::ProbeReturned { ordered: false }),
             Err(reason) => {
                 let retry = spec.reconnect && connected_once;
                 if retry {
@@ -592,6 +604,24 @@ async fn run(
             }
         }
     }
+}
+
+/// A message with its share of the queue budget: waits while the queue is full.
+async fn budgeted(
+    budget: &Arc<Semaphore>,
+    topic: String,
+    payload: Bytes,
+    retained: bool,
+) -> Option<Message> {
+    let kib = 1 + payload.len() / 1024;
+    let cost = u32::try_from(kib.min(QUEUE_KIB)).unwrap_or(u32::MAX);
+    let permit = Arc::clone(budget).acquire_many_owned(cost).await.ok()?;
+    Some(Message {
+        topic,
+        payload,
+        retained,
+        _budget: Some(permit),
+    })
 }
 
 /// 64 random bits from std's per-process hash keys (no crate for this).

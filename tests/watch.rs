@@ -175,10 +175,11 @@ fn a_session_reports_changes_made_while_the_watcher_was_stopped() {
         let m = Mosquitto::start();
         m.retain("sensors/connected/door", "1");
         m.retain("sensors/connected/lamp", "1");
+        m.retain("sensors/connected/steady", "1");
         let session = format!("scan-test-{}", m.port);
         let args = ["--session", session.as_str(), "--mqtt-version", version];
         let mut w = Watch::start(&m.url(), &args);
-        w.wait_event("the snapshot", |e| is_change(e, "door", "online"));
+        w.wait_event("the snapshot", |e| is_change(e, "steady", "online"));
         assert!(w.signal("INT").success());
 
         // While nobody watches: the door goes offline, and a status is published without
@@ -187,29 +188,148 @@ fn a_session_reports_changes_made_while_the_watcher_was_stopped() {
         m.pub_cmd(&["-q", "1", "-t", "sensors/connected/lamp", "-m", "0"]);
 
         let w = Watch::start(&m.url(), &args);
-        let door = w.wait_event("the door's change", |e| is_change(e, "door", "offline"));
-        assert_eq!(
-            door["retained"], false,
-            "MQTT {version}: delivered by the session: {door}"
-        );
-        let lamp = w.wait_event("the lamp's change", |e| {
-            e["name"] == "lamp" && e["retained"] == false
+        // The snapshot (over a clean connection) ends with the unchanged client.
+        w.wait_event("the snapshot's steady row", |e| {
+            is_change(e, "steady", "online")
         });
-        assert_eq!(lamp["to"], "offline", "MQTT {version}");
-        // The queued changes come before the snapshot's first sightings, and the snapshot
-        // (over a clean connection) still shows every client.
         let events = w.events();
-        assert_eq!(
-            events.iter().position(|e| is_change(e, "door", "offline")),
-            Some(0),
-            "{events:?}"
-        );
-        assert_eq!(
-            events.len(),
-            2,
-            "MQTT {version}: nothing else changed: {events:?}"
-        );
+        let summary: Vec<(String, String, bool)> = events
+            .iter()
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap().to_owned(),
+                    e["to"].as_str().unwrap().to_owned(),
+                    e["retained"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        let want = [
+            ("door", "offline", false),
+            ("lamp", "offline", false),
+            ("steady", "online", true),
+        ];
+        let want: Vec<(String, String, bool)> = want
+            .iter()
+            .map(|(n, t, r)| ((*n).to_owned(), (*t).to_owned(), *r))
+            .collect();
+        assert_eq!(summary, want, "MQTT {version}: queued changes first, then the snapshot; the store's stale lamp=1 does not undo the session's lamp=0");
     }
+}
+
+#[test]
+fn a_session_for_a_read_only_user_still_gets_its_snapshot() {
+    // Anonymous clients may read but not publish: the session's probe is dropped.
+    let dir = tempfile::tempdir().unwrap();
+    let passwd = dir.path().join("passwd");
+    assert!(Command::new("mosquitto_passwd")
+        .args(["-b", "-c"])
+        .arg(&passwd)
+        .args(["writer", "pw"])
+        .status()
+        .unwrap()
+        .success());
+    let acl = write(
+        dir.path(),
+        "acl",
+        "topic read #\ntopic read $SYS/#\nuser writer\ntopic readwrite #\n",
+    );
+    let m = Mosquitto::in_dir(dir, move |port, _| {
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npassword_file {}\nacl_file {}\n",
+            passwd.display(),
+            acl.display()
+        )
+    });
+    m.pub_cmd(&[
+        "-u",
+        "writer",
+        "-P",
+        "pw",
+        "-r",
+        "-q",
+        "1",
+        "-t",
+        "sensors/connected/ro",
+        "-m",
+        "1",
+    ]);
+    for version in ["3.1.1", "5"] {
+        let session = format!("ro-{version}-{}", m.port);
+        let w = Watch::start(
+            &m.url(),
+            &[
+                "--session",
+                &session,
+                "--wait",
+                "1s",
+                "--mqtt-version",
+                version,
+            ],
+        );
+        w.wait_event("the snapshot despite the dropped probe", |e| {
+            is_change(e, "ro", "online")
+        });
+    }
+}
+
+#[test]
+fn a_snapshot_connection_refused_at_first_is_retried() {
+    // Room for two clients: a squatter and the watcher's live session. The snapshot
+    // connection is refused until the squatter leaves.
+    let m = Mosquitto::with(|port, _| {
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\nmax_connections 2\n")
+    });
+    m.retain("sensors/connected/retry-me", "0");
+    let mut squatter = Command::new("mosquitto_sub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &m.port.to_string(),
+            "-t",
+            "nothing",
+            "-i",
+            "squatter",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the squatter", Duration::from_secs(10), || {
+        m.log_text().contains("as squatter").then_some(())
+    });
+    let w = Watch::start(&m.url(), &["--session", &format!("retry-{}", m.port)]);
+    wait_for(
+        "a refused snapshot connection",
+        Duration::from_secs(10),
+        || (m.log_text().matches("New connection from").count() >= 3).then_some(()),
+    );
+    squatter.kill().unwrap();
+    squatter.wait().unwrap();
+    w.wait_event("the snapshot after a retry", |e| {
+        is_change(e, "retry-me", "offline")
+    });
+}
+
+#[test]
+fn statuses_that_were_never_retained_survive_a_resync() {
+    let mut m = Mosquitto::start();
+    m.retain("sensors/connected/kept-by-store", "1");
+    let w = Watch::start(&m.url(), &[]);
+    w.wait_event("the snapshot", |e| is_change(e, "kept-by-store", "online"));
+    // Like Sparkplug's births: never retained, so the store cannot vouch for it either way.
+    m.pub_cmd(&["-q", "1", "-t", "sensors/connected/live-only", "-m", "1"]);
+    w.wait_event("the live status", |e| is_change(e, "live-only", "online"));
+    m.restart();
+    w.wait_event("the store's row removed", |e| {
+        is_change(e, "kept-by-store", "removed")
+    });
+    assert!(
+        !w.events()
+            .iter()
+            .any(|e| is_change(e, "live-only", "removed")),
+        "{:?}",
+        w.events()
+    );
 }
 
 #[test]

@@ -80,8 +80,12 @@ fn line_with<'a>(screen: &'a str, name: &str) -> Option<&'a str> {
 
 /// Runs the watcher, then reports its exit code and whether the terminal left raw mode.
 fn command(broker: &str) -> String {
+    command_with(broker, "")
+}
+
+fn command_with(broker: &str, extra: &str) -> String {
     format!(
-        "{BIN} watch -b {broker} --color never; echo EXITED $?; stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e echo | tr '\\n' ' '; echo; sleep 60"
+        "{BIN} watch -b {broker} --color never {extra}; echo EXITED $?; stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e echo | tr '\\n' ' '; echo; sleep 60"
     )
 }
 
@@ -183,4 +187,47 @@ fn sigterm_and_a_lost_broker_leave_the_terminal_restored() {
     let screen = t.wait_screen("the watcher to exit", |s| s.contains("EXITED 0"));
     assert!(!screen.contains("NAME"), "{screen}");
     t.wait_screen("a cooked terminal again", |s| s.contains("icanon echo"));
+}
+
+#[test]
+fn a_kept_session_is_current_again_after_a_broker_restart_and_the_log_gets_the_changes() {
+    let m = Mosquitto::with(|port, dir| {
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nautosave_interval 1\nautosave_on_changes true\n",
+            dir.display()
+        )
+    });
+    let mut m = m;
+    m.retain("sensors/connected/k1", "1");
+    let log = m.dir.path().join("changes.jsonl");
+    let extra = format!("--session kept-{} --log {}", m.port, log.display());
+    let t = Tmux::start("kept", &command_with(&m.url(), &extra));
+    t.wait_screen("the row", |s| {
+        line_with(s, "k1").is_some() && !s.contains("syncing")
+    });
+
+    m.stop();
+    t.wait_screen("the reconnecting header", |s| {
+        s.contains("reconnecting (attempt")
+    });
+    m.restart();
+    t.wait_screen("connected and current again", |s| {
+        s.contains("● connected") && !s.contains("stale since")
+    });
+
+    m.retain("sensors/connected/k1", "0");
+    t.wait_screen("the change", |s| {
+        line_with(s, "k1").is_some_and(|l| l.contains("offline"))
+    });
+    let text = wait_for("the change in the log", Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(&log).ok()?;
+        text.contains("\"to\":\"offline\"").then_some(text)
+    });
+    assert!(
+        text.lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "{text}"
+    );
+    t.keys("q");
+    t.wait_screen("the watcher to exit", |s| s.contains("EXITED 0"));
 }

@@ -54,6 +54,8 @@ pub struct Row {
     pub source: Arc<str>,
     /// The sync generation that last saw this row (see [`Registry::begin_sync`]).
     pub epoch: u32,
+    /// Some message for this row came from the retained store: a re-sync may judge it.
+    pub retained_ever: bool,
 }
 
 impl Row {
@@ -254,6 +256,7 @@ impl Registry {
             row.retained = obs.retained;
             row.last_seen = now;
             row.epoch = self.epoch;
+            row.retained_ever |= obs.retained;
             row.extra = extra;
             if !Arc::ptr_eq(&row.source, source) {
                 row.source = Arc::clone(source);
@@ -281,6 +284,7 @@ impl Registry {
             extra,
             source: Arc::clone(source),
             epoch: self.epoch,
+            retained_ever: obs.retained,
         };
         let at = u32::try_from(self.rows.len()).expect("fewer than 4 billion clients");
         self.rows.push(row);
@@ -320,10 +324,14 @@ impl Registry {
         })
     }
 
+    /// The client name `topic` stands for, if it is a status topic.
+    pub fn name_of<'t>(&self, topic: &'t str) -> Option<std::borrow::Cow<'t, str>> {
+        self.sources.iter().find_map(|s| s.pattern.name(topic))
+    }
+
     /// The sync generation that last refreshed the row `topic` names, if there is one.
     pub fn epoch_of(&self, topic: &str) -> Option<u32> {
-        let name = self.sources.iter().find_map(|s| s.pattern.name(topic))?;
-        self.get(&name).map(|r| r.epoch)
+        self.get(&self.name_of(topic)?).map(|r| r.epoch)
     }
 
     /// Starts a re-sync from the retained store: every row the coming snapshot does not
@@ -334,11 +342,13 @@ impl Registry {
     }
 
     /// Removes the rows not seen since `begin_sync` returned `epoch`, as removal changes.
+    /// Only rows that ever came from the retained store are judged: a status that is never
+    /// retained (Sparkplug's births and deaths) cannot be missing from it.
     pub fn sweep(&mut self, epoch: u32, now: DateTime<Utc>) -> Vec<Change> {
         let mut gone = Vec::new();
         // From the end: the row that swap_remove moves into a slot was already checked.
         for i in (0..self.rows.len()).rev() {
-            if self.rows[i].epoch != epoch {
+            if self.rows[i].epoch != epoch && self.rows[i].retained_ever {
                 let hash = self.hasher.hash_one(&*self.rows[i].name);
                 let row = self.remove(i, hash);
                 gone.push(Change {
@@ -605,6 +615,7 @@ mod tests {
         for n in ["a", "b", "c", "d"] {
             r.fold(&obs(&format!("s/{n}"), "1", true), t(0));
         }
+        r.fold(&obs("s/live-only", "1", false), t(0));
         let epoch = r.begin_sync();
         r.fold(&obs("s/b", "1", true), t(1));
         r.fold(&obs("s/d", "0", true), t(1));
@@ -614,8 +625,12 @@ mod tests {
         assert!(gone
             .iter()
             .all(|c| c.to.is_none() && c.from == Some(State::Online)));
-        assert_eq!(r.len(), 2);
+        assert_eq!(r.len(), 3);
         assert!(r.get("b").is_some() && r.get("d").is_some());
+        assert!(
+            r.get("live-only").is_some(),
+            "never retained: not the store's to judge"
+        );
     }
 
     #[test]

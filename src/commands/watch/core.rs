@@ -2,6 +2,12 @@
 //! re-syncs from the retained store. Both front-ends (the event stream and the terminal
 //! view) drive it through `next()`, which is cancel-safe: it only awaits channel receives,
 //! timers and a spawned connect, and folds synchronously after each receive.
+//!
+//! Plain mode: the live connection re-subscribes on every CONNACK and its retained replay
+//! is the snapshot. Session mode (`--session`): the live connection is persistent (QoS 1)
+//! and carries only live changes; snapshots come over a second, clean QoS 0 connection
+//! ("aux"), at start (after the changes queued while we were away) and whenever the broker
+//! lost our session.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -11,8 +17,8 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Instant};
 
 use crate::config::{Connection, Scan};
-use crate::session::{self, now_ms, Event, Session, SnapshotTracker, Spec};
-use crate::status::{Change, Observation, Registry};
+use crate::session::{self, backoff, now_ms, Event, Session, SnapshotTracker, Spec};
+use crate::status::{Change, Observation, Registry, SortKey};
 
 const BATCH: usize = 256;
 
@@ -37,7 +43,6 @@ pub enum Happening {
 /// The connection as the header shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Link {
-    Connecting,
     Connected,
     Reconnecting { attempt: u32, reason: String },
 }
@@ -45,8 +50,15 @@ pub enum Link {
 struct Sync {
     tracker: SnapshotTracker,
     epoch: u32,
-    /// Taken over the second, clean connection (persistent-session mode).
+    /// Taken over the clean side connection (session mode).
     via_aux: bool,
+}
+
+pub struct Options {
+    pub wait: Duration,
+    pub settle: Duration,
+    /// `--session NAME`: the persistent session's expiry.
+    pub session_expiry: Option<Duration>,
 }
 
 pub struct Watcher {
@@ -55,22 +67,12 @@ pub struct Watcher {
     /// Since when the table may be out of date (connection lost, re-sync not done).
     pub stale_since: Option<DateTime<Utc>>,
     live: Session,
-    aux: Option<Session>,
-    aux_connecting: Option<JoinHandle<anyhow::Result<Session>>>,
     sync: Option<Sync>,
     /// Before the first snapshot is done, first sightings are held back and shown
     /// together, sorted, as the snapshot.
     initial: bool,
     held_back: HashSet<String>,
-    /// Persistent-session mode: the clean connection that takes the snapshots.
-    snapshot_conn: Option<Connection>,
-    /// Persistent-session mode, at start: waiting for the changes queued while we were
-    /// away (they come before the live probe returns) before taking the snapshot.
-    draining_queue: bool,
-    /// Persistent-session mode: the generation of the snapshot being prepared. It starts
-    /// before the snapshot connection does, so rows the live session refreshes meanwhile
-    /// (newer than any retained copy) are known and the snapshot leaves them alone.
-    aux_epoch: Option<u32>,
+    aux: Aux,
     filters: Vec<String>,
     wait: Duration,
     settle: Duration,
@@ -78,11 +80,33 @@ pub struct Watcher {
     aux_buf: Vec<Event>,
 }
 
-pub struct Options {
-    pub wait: Duration,
-    pub settle: Duration,
-    /// `--session NAME`: the persistent session's expiry.
-    pub session_expiry: Option<Duration>,
+/// Session mode's side connection and what it is doing. `conn` is None in plain mode.
+#[derive(Default)]
+struct Aux {
+    conn: Option<Connection>,
+    session: Option<Session>,
+    connecting: Option<JoinHandle<anyhow::Result<Session>>>,
+    retry_at: Option<Instant>,
+    attempt: u32,
+    /// The generation of the snapshot being prepared: it starts before the side connection
+    /// does, so rows the live session refreshes meanwhile (newer than any retained copy)
+    /// are known, and the snapshot leaves them alone.
+    epoch: Option<u32>,
+    /// Clients the live session removed while a snapshot was pending: its older retained
+    /// copy must not bring them back.
+    removed: HashSet<String>,
+    /// At start: the changes queued for our session come first, until the live probe is
+    /// back (bounded by --wait: a read-only account's probe never comes back).
+    draining_until: Option<Instant>,
+    /// After a reconnect to a kept session: the table is current again once the live probe
+    /// is back (the queued changes are through).
+    awaiting_probe: bool,
+}
+
+impl Aux {
+    fn busy(&self) -> bool {
+        self.session.is_some() || self.connecting.is_some()
+    }
 }
 
 impl Watcher {
@@ -98,47 +122,53 @@ impl Watcher {
             },
         )
         .await?;
-        let snapshot_conn = opts.session_expiry.map(|_| {
-            let mut c = conn.clone();
-            c.client_id = format!("mqtt-scan-{:016x}", session::random_u64());
-            c
-        });
         let mut w = Self {
             registry: Registry::new(scan.sources.clone(), scan.vocab.clone()),
             link: Link::Connected,
             stale_since: None,
             live,
-            aux: None,
-            aux_connecting: None,
             sync: None,
             initial: true,
             held_back: HashSet::new(),
-            draining_queue: snapshot_conn.is_some(),
-            aux_epoch: None,
-            snapshot_conn,
+            aux: Aux::default(),
             filters,
             wait: opts.wait,
             settle: opts.settle,
             buf: Vec::with_capacity(BATCH),
             aux_buf: Vec::new(),
         };
-        if w.draining_queue {
-            w.aux_epoch = Some(w.registry.begin_sync());
+        if opts.session_expiry.is_some() {
+            let mut side = conn.clone();
+            side.client_id = format!("mqtt-scan-{:016x}", session::random_u64());
+            w.aux.conn = Some(side);
+            w.aux.epoch = Some(w.registry.begin_sync());
+            w.aux.draining_until = Some(Instant::now() + opts.wait.min(crate::cli::MAX_DURATION));
         } else {
-            w.begin_sync();
+            w.begin_live_sync();
         }
         Ok(w)
     }
 
+    fn session_mode(&self) -> bool {
+        self.aux.conn.is_some()
+    }
+
     pub fn syncing(&self) -> bool {
-        self.sync.is_some() || self.aux_connecting.is_some() || self.draining_queue
+        self.sync.is_some() || self.aux.busy() || self.aux.draining_until.is_some()
     }
 
     /// Waits for the next things to show. An error means the watch cannot go on.
     pub async fn next(&mut self) -> anyhow::Result<Vec<Happening>> {
         let mut out = Vec::new();
         loop {
-            let wake = self.sync.as_ref().map(|s| s.tracker.wake_at());
+            let wake = [
+                self.sync.as_ref().map(|s| s.tracker.wake_at()),
+                self.aux.draining_until,
+                self.aux.retry_at,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let mut buf = std::mem::take(&mut self.buf);
             let mut aux_buf = std::mem::take(&mut self.aux_buf);
             tokio::select! {
@@ -151,38 +181,38 @@ impl Watcher {
                         self.on_live(event, now, &mut out)?;
                     }
                 }
-                n = recv_aux(&mut self.aux, &mut aux_buf), if self.aux.is_some() => {
+                n = recv_aux(&mut self.aux.session, &mut aux_buf), if self.aux.session.is_some() => {
                     let now = now_ms();
-                    if n == 0 {
-                        self.aux = None;
-                    }
                     for event in aux_buf.drain(..) {
                         self.on_aux(event, now, &mut out);
                     }
+                    if n == 0 && self.aux.session.take().is_some() {
+                        self.aux_failed("the snapshot connection ended", now, &mut out);
+                    }
                 }
-                joined = join_aux(&mut self.aux_connecting), if self.aux_connecting.is_some() => {
-                    self.aux_connecting = None;
+                joined = join_aux(&mut self.aux.connecting), if self.aux.connecting.is_some() => {
+                    self.aux.connecting = None;
                     match joined {
-                        Ok(session) => {
-                            self.aux = Some(session);
-                            let epoch = self.aux_epoch.take().unwrap_or_else(|| self.registry.begin_sync());
+                        Ok(Ok(session)) => {
+                            self.aux.session = Some(session);
+                            self.aux.attempt = 0;
+                            let epoch = self.aux.epoch.take().unwrap_or_else(|| self.registry.begin_sync());
                             self.sync = Some(Sync {
                                 tracker: SnapshotTracker::new(self.wait, self.settle),
                                 epoch,
                                 via_aux: true,
                             });
                         }
-                        Err(e) => {
-                            out.push(Happening::Warning(format!("cannot take the retained snapshot: {e:#}")));
-                            self.finish_initial(false, now_ms(), &mut out);
-                        }
+                        Ok(Err(e)) => self.aux_failed(&format!("{e:#}"), now_ms(), &mut out),
+                        // A panic: the terminal may already be restored under us. Stop.
+                        Err(e) => anyhow::bail!("the snapshot task failed: {e}"),
                     }
                 }
                 () = sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {}
             }
             self.buf = buf;
             self.aux_buf = aux_buf;
-            self.check_sync(now_ms(), &mut out);
+            self.on_time(now_ms(), &mut out);
             if !out.is_empty() {
                 return Ok(out);
             }
@@ -190,16 +220,16 @@ impl Watcher {
     }
 
     pub async fn close(self) {
-        if let Some(aux) = self.aux {
-            aux.close().await;
-        }
-        if let Some(task) = self.aux_connecting {
+        if let Some(task) = self.aux.connecting {
             task.abort();
+        }
+        if let Some(aux) = self.aux.session {
+            aux.close().await;
         }
         self.live.close().await;
     }
 
-    fn begin_sync(&mut self) {
+    fn begin_live_sync(&mut self) {
         self.sync = Some(Sync {
             tracker: SnapshotTracker::new(self.wait, self.settle),
             epoch: self.registry.begin_sync(),
@@ -207,24 +237,47 @@ impl Watcher {
         });
     }
 
+    /// Starts a snapshot over the side connection, unless one is under way already.
     fn start_aux(&mut self) {
-        if let Some(conn) = self.snapshot_conn.clone() {
-            if self.aux_epoch.is_none() {
-                self.aux_epoch = Some(self.registry.begin_sync());
-            }
-            let filters = self.filters.clone();
-            self.aux_connecting = Some(tokio::spawn(async move {
-                Session::connect(
-                    &conn,
-                    Spec {
-                        filters,
-                        reconnect: false,
-                        persistent: None,
-                    },
-                )
-                .await
-            }));
+        let Some(conn) = self.aux.conn.clone() else {
+            return;
+        };
+        if self.aux.busy() {
+            return;
         }
+        if self.aux.epoch.is_none() {
+            self.aux.epoch = Some(self.registry.begin_sync());
+        }
+        self.aux.retry_at = None;
+        let filters = self.filters.clone();
+        self.aux.connecting = Some(tokio::spawn(async move {
+            let spec = Spec {
+                filters,
+                reconnect: false,
+                persistent: None,
+            };
+            Session::connect(&conn, spec).await
+        }));
+    }
+
+    /// The side connection failed: try again later, with the same generation (what the
+    /// live session refreshed meanwhile stays newer than the store).
+    fn aux_failed(&mut self, why: &str, now: DateTime<Utc>, out: &mut Vec<Happening>) {
+        if let Some(sync) = self.sync.take_if(|s| s.via_aux) {
+            self.aux.epoch = Some(sync.epoch);
+        }
+        self.aux.attempt = self.aux.attempt.saturating_add(1);
+        let delay = backoff(self.aux.attempt);
+        self.aux.retry_at = Some(Instant::now() + delay);
+        self.stale_since.get_or_insert(now);
+        out.push(Happening::Warning(format!(
+            "cannot take the retained snapshot: {why}; trying again in {}",
+            humantime::format_duration(delay)
+        )));
+    }
+
+    fn pending_aux_snapshot(&self) -> bool {
+        self.aux.epoch.is_some() || self.sync.as_ref().is_some_and(|s| s.via_aux)
     }
 
     fn fold(&mut self, m: &session::Message, now: DateTime<Utc>, out: &mut Vec<Happening>) {
@@ -233,16 +286,23 @@ impl Watcher {
             payload: &m.payload,
             retained: m.retained,
         };
-        let Some(change) = self.registry.apply(&obs, now) else {
-            return;
-        };
-        if self.initial && self.sync.is_some() {
-            // Part of the first snapshot: shown with it, in order, once it is done.
+        if let Some(change) = self.registry.apply(&obs, now) {
+            self.emit(change, out);
+        }
+    }
+
+    fn emit(&mut self, change: Change, out: &mut Vec<Happening>) {
+        // Part of the first snapshot: shown with it, in order, once it is done. (In session
+        // mode the changes queued while we were away come first, as they happened.)
+        if self.initial && self.aux.draining_until.is_none() {
             if change.from.is_none() {
                 self.held_back.insert(change.name);
                 return;
             }
             if self.held_back.contains(&change.name) {
+                if change.to.is_none() {
+                    self.held_back.remove(&change.name);
+                }
                 return;
             }
         }
@@ -265,12 +325,15 @@ impl Watcher {
                     });
                 }
                 self.link = Link::Connected;
-                match &self.snapshot_conn {
+                if !self.session_mode() {
                     // A clean session lost everything: re-sync from its own subscription.
-                    None => self.begin_sync(),
-                    // A kept session delivers what we missed; a lost one needs a snapshot.
-                    Some(_) if !session_present && !self.draining_queue => self.start_aux(),
-                    Some(_) => {}
+                    self.begin_live_sync();
+                } else if self.aux.draining_until.is_none() {
+                    if session_present {
+                        self.aux.awaiting_probe = true;
+                    } else {
+                        self.start_aux();
+                    }
                 }
             }
             Event::Subscribed { refused } if !refused.is_empty() => {
@@ -283,22 +346,35 @@ impl Watcher {
             Event::Message(m) => {
                 if m.retained {
                     // A persistent session's subscription replays the retained store (MQTT
-                    // 3.1.1 cannot ask it not to) after the changes queued for us: older
-                    // news, and truncated at QoS 1. The clean snapshot connection has it.
-                    if self.snapshot_conn.is_some() {
+                    // 3.1.1 cannot ask it not to): older news, truncated at QoS 1. The clean
+                    // side connection has the snapshot.
+                    if self.session_mode() {
                         return Ok(());
                     }
                     if let Some(sync) = self.sync.as_mut() {
                         sync.tracker.on_retained();
                     }
                 }
+                if let Some(name) = self.registry.name_of(&m.topic) {
+                    if self.pending_aux_snapshot() {
+                        if m.payload.is_empty() {
+                            self.aux.removed.insert(name.into_owned());
+                        } else {
+                            self.aux.removed.remove(name.as_ref());
+                        }
+                    }
+                }
                 self.fold(&m, now, out);
             }
             Event::ProbeReturned { ordered } => {
-                if self.draining_queue {
+                if self.aux.draining_until.take().is_some() {
                     // Everything queued for our session has arrived: now the snapshot.
-                    self.draining_queue = false;
                     self.start_aux();
+                } else if self.aux.awaiting_probe {
+                    self.aux.awaiting_probe = false;
+                    if !self.pending_aux_snapshot() && !self.aux.busy() {
+                        self.stale_since = None;
+                    }
                 } else if let Some(sync) = self.sync.as_mut().filter(|s| !s.via_aux) {
                     sync.tracker.on_probe(ordered);
                 }
@@ -313,11 +389,10 @@ impl Watcher {
                 }
                 self.stale_since.get_or_insert(now);
                 self.link = Link::Reconnecting { attempt, reason };
-                // A sync over the lost connection is void; one over the clean side
-                // connection may finish.
-                if self.sync.as_ref().is_some_and(|s| !s.via_aux) {
-                    self.sync = None;
-                }
+                self.aux.awaiting_probe = false;
+                // A sync over the lost connection is void; one over the side connection
+                // may finish.
+                self.sync.take_if(|s| !s.via_aux);
             }
         }
         Ok(())
@@ -326,58 +401,60 @@ impl Watcher {
     fn on_aux(&mut self, event: Event, now: DateTime<Utc>, out: &mut Vec<Happening>) {
         match event {
             Event::Message(m) => {
-                let Some(sync) = self.sync.as_mut() else {
+                let Some(sync) = self.sync.as_mut().filter(|s| s.via_aux) else {
                     return;
                 };
                 if m.retained {
                     sync.tracker.on_retained();
                 }
+                let epoch = sync.epoch;
                 // The live session already brought something newer for this client.
-                if self.registry.epoch_of(&m.topic) == Some(sync.epoch) {
-                    return;
+                let newer = self.registry.epoch_of(&m.topic) == Some(epoch)
+                    || self
+                        .registry
+                        .name_of(&m.topic)
+                        .is_some_and(|n| self.aux.removed.contains(n.as_ref()));
+                if !newer {
+                    self.fold(&m, now, out);
                 }
-                self.fold(&m, now, out);
             }
             Event::ProbeReturned { ordered } => {
-                if let Some(sync) = self.sync.as_mut() {
+                if let Some(sync) = self.sync.as_mut().filter(|s| s.via_aux) {
                     sync.tracker.on_probe(ordered);
                 }
             }
             Event::Disconnected { reason, .. } => {
-                self.aux = None;
-                if self.sync.take().is_some() {
-                    out.push(Happening::Warning(format!(
-                        "the snapshot connection was lost: {reason}"
-                    )));
-                    self.finish_initial(false, now, out);
-                }
+                self.aux.session = None;
+                self.aux_failed(&reason, now, out);
             }
             Event::Connected { .. } | Event::Subscribed { .. } => {}
         }
     }
 
-    fn check_sync(&mut self, now: DateTime<Utc>, out: &mut Vec<Happening>) {
-        let Some(complete) = self
-            .sync
-            .as_ref()
-            .and_then(|s| s.tracker.check(Instant::now()))
-        else {
+    /// Deadlines: the queue drain, a due retry, a finished sync.
+    fn on_time(&mut self, now: DateTime<Utc>, out: &mut Vec<Happening>) {
+        let instant = Instant::now();
+        if self.aux.draining_until.is_some_and(|d| instant >= d) {
+            // The probe did not come back (a read-only account): snapshot anyway.
+            self.aux.draining_until = None;
+            self.start_aux();
+        }
+        if self.aux.retry_at.is_some_and(|r| instant >= r) {
+            self.start_aux();
+        }
+        let Some(complete) = self.sync.as_ref().and_then(|s| s.tracker.check(instant)) else {
             return;
         };
-        let Some(sync) = self.sync.take() else {
-            return;
-        };
+        let Some(sync) = self.sync.take() else { return };
         if complete {
-            // What the store no longer holds was cleared while we were away.
-            if !self.initial {
-                out.extend(
-                    self.registry
-                        .sweep(sync.epoch, now)
-                        .into_iter()
-                        .map(Happening::Change),
-                );
+            // What the store no longer holds was cleared while we were away (or during an
+            // interrupted first snapshot: then it was never shown, and is dropped quietly).
+            for gone in self.registry.sweep(sync.epoch, now) {
+                if !(self.initial && self.held_back.remove(&gone.name)) {
+                    out.push(Happening::Change(gone));
+                }
             }
-            if self.link == Link::Connected {
+            if self.link == Link::Connected && !self.aux.awaiting_probe {
                 self.stale_since = None;
             }
         } else {
@@ -387,7 +464,8 @@ impl Watcher {
             )));
         }
         if sync.via_aux {
-            if let Some(aux) = self.aux.take() {
+            self.aux.removed.clear();
+            if let Some(aux) = self.aux.session.take() {
                 tokio::spawn(aux.close());
             }
         }
@@ -403,7 +481,7 @@ impl Watcher {
         let held = std::mem::take(&mut self.held_back);
         let rows = self
             .registry
-            .rows(crate::status::SortKey::Name, None)
+            .rows(SortKey::Name, None)
             .into_iter()
             .filter(|r| held.contains(&*r.name))
             .map(|r| Change {
@@ -434,11 +512,9 @@ async fn recv_aux(aux: &mut Option<Session>, buf: &mut Vec<Event>) -> usize {
 
 async fn join_aux(
     task: &mut Option<JoinHandle<anyhow::Result<Session>>>,
-) -> anyhow::Result<Session> {
+) -> Result<anyhow::Result<Session>, tokio::task::JoinError> {
     match task {
-        Some(t) => t
-            .await
-            .map_err(|e| anyhow::anyhow!("the snapshot task failed: {e}"))?,
+        Some(t) => t.await,
         None => std::future::pending().await,
     }
 }

@@ -5,11 +5,16 @@ pub mod core;
 pub mod stream;
 pub mod tui;
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
 
+use tokio::signal::unix::{signal, Signal, SignalKind};
+
+use self::core::Happening;
 use crate::cli::{EventFormat, WatchArgs};
 use crate::config::{self, Connection, Scan};
 use crate::error::{usage, Exit};
+use crate::render::json;
 use crate::tls::io_reason;
 
 pub async fn run(
@@ -18,8 +23,10 @@ pub async fn run(
     args: &WatchArgs,
     color: config::ColorPolicy,
 ) -> anyhow::Result<Exit> {
+    // Before connecting: Ctrl-C or SIGTERM during a slow connect is still a clean exit 0.
+    let mut signals = Signals::new()?;
     let log = match &args.log {
-        Some(path) => Some(
+        Some(path) => Some(ChangeLog::new(
             OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -31,7 +38,7 @@ pub async fn run(
                         io_reason(&e)
                     ))
                 })?,
-        ),
+        )),
         None => None,
     };
     let mut conn = conn.clone();
@@ -45,14 +52,16 @@ pub async fn run(
     };
     let terminal = config::stdout_is_terminal();
     let events = args.events || args.format == EventFormat::Jsonl || !terminal;
-    let watcher = core::Watcher::start(&conn, scan, &opts).await?;
+    let watcher = tokio::select! {
+        w = core::Watcher::start(&conn, scan, &opts) => w?,
+        () = signals.recv() => return Ok(Exit::Success),
+    };
     if events {
         let out = stream::Output {
             format: args.format,
             color: color.enabled(terminal),
-            log,
         };
-        stream::run(watcher, out).await
+        stream::run(watcher, out, log, signals).await
     } else {
         let view = tui::View::new(
             conn.broker.to_string(),
@@ -61,9 +70,70 @@ pub async fn run(
             args.offline_only,
             color.enabled(true),
         );
-        if log.is_some() {
-            eprintln!("mqtt-scan: warning: --log is written in event mode only (add --events)");
-        }
-        tui::run(watcher, view).await
+        tui::run(watcher, view, log, signals).await
     }
+}
+
+/// SIGINT and SIGTERM, both of which end `watch` cleanly.
+pub struct Signals {
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    pub async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}
+
+/// `--log FILE`: every change as a JSON line (the event stream's `change` lines), flushed
+/// and synced to disk per batch, so a crash loses at most the batch in hand.
+pub struct ChangeLog {
+    w: BufWriter<File>,
+}
+
+impl ChangeLog {
+    pub fn new(file: File) -> Self {
+        Self {
+            w: BufWriter::with_capacity(1 << 16, file),
+        }
+    }
+
+    pub fn record(&mut self, happenings: &[Happening]) -> anyhow::Result<()> {
+        let mut wrote = false;
+        for h in happenings {
+            match h {
+                Happening::Change(c) => {
+                    json::line(&mut self.w, c).map_err(|e| log_error(&e))?;
+                    wrote = true;
+                }
+                Happening::Snapshot { rows, .. } => {
+                    for c in rows {
+                        json::line(&mut self.w, c).map_err(|e| log_error(&e))?;
+                        wrote = true;
+                    }
+                }
+                Happening::Broker { .. } | Happening::Warning(_) => {}
+            }
+        }
+        if wrote {
+            self.w.flush().map_err(|e| log_error(&e))?;
+            self.w.get_ref().sync_data().map_err(|e| log_error(&e))?;
+        }
+        Ok(())
+    }
+}
+
+fn log_error(e: &io::Error) -> anyhow::Error {
+    anyhow::anyhow!("cannot write --log: {}", io_reason(e))
 }

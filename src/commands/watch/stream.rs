@@ -1,12 +1,10 @@
 //! `watch` as an event stream: the snapshot, then one line per change, flushed as it
 //! happens (per batch of events received together: at most one write and one flush each).
 
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
-
-use tokio::signal::unix::{signal, SignalKind};
+use std::io::{self, Write};
 
 use super::core::{Happening, Watcher};
+use super::{ChangeLog, Signals};
 use crate::cli::EventFormat;
 use crate::error::Exit;
 use crate::render::events::{broker_line, change_line, BrokerEvent};
@@ -16,14 +14,14 @@ use crate::status::Change;
 pub struct Output {
     pub format: EventFormat,
     pub color: bool,
-    /// `--log FILE`: every change as a JSON line, synced per batch.
-    pub log: Option<File>,
 }
 
-pub async fn run(mut w: Watcher, mut out: Output) -> anyhow::Result<Exit> {
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut log = out.log.take().map(|f| BufWriter::with_capacity(1 << 16, f));
+pub async fn run(
+    mut w: Watcher,
+    out: Output,
+    mut log: Option<ChangeLog>,
+    mut signals: Signals,
+) -> anyhow::Result<Exit> {
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
     let result = loop {
         tokio::select! {
@@ -35,13 +33,11 @@ pub async fn run(mut w: Watcher, mut out: Output) -> anyhow::Result<Exit> {
                 buf.clear();
                 for h in &happenings {
                     write(&mut buf, h, &out)?;
-                    if let Some(log) = log.as_mut() {
-                        log_changes(log, h)?;
-                    }
                 }
                 if let Some(log) = log.as_mut() {
-                    log.flush()?;
-                    log.get_ref().sync_data()?;
+                    if let Err(e) = log.record(&happenings) {
+                        break Err(e);
+                    }
                 }
                 let mut stdout = io::stdout().lock();
                 match stdout.write_all(&buf).and_then(|()| stdout.flush()) {
@@ -51,8 +47,7 @@ pub async fn run(mut w: Watcher, mut out: Output) -> anyhow::Result<Exit> {
                     Ok(()) => {}
                 }
             }
-            _ = term.recv() => break Ok(Exit::Success),
-            _ = int.recv() => break Ok(Exit::Success),
+            () = signals.recv() => break Ok(Exit::Success),
         }
     };
     w.close().await;
@@ -84,13 +79,5 @@ fn write(buf: &mut Vec<u8>, h: &Happening, out: &Output) -> io::Result<()> {
             eprintln!("mqtt-scan: warning: {w}");
             Ok(())
         }
-    }
-}
-
-fn log_changes<W: Write>(log: &mut W, h: &Happening) -> io::Result<()> {
-    match h {
-        Happening::Change(c) => json::line(&mut *log, c),
-        Happening::Snapshot { rows, .. } => rows.iter().try_for_each(|c| json::line(&mut *log, c)),
-        Happening::Broker { .. } | Happening::Warning(_) => Ok(()),
     }
 }

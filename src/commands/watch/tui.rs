@@ -14,10 +14,10 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row as TableRow, Table};
 use ratatui::Frame;
-use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use super::core::{Happening, Link, Watcher};
+use super::{ChangeLog, Signals};
 use crate::error::Exit;
 use crate::render::table::{age, clients};
 use crate::status::{escape, Row, SortKey, State};
@@ -100,12 +100,17 @@ impl Drop for Restore {
     }
 }
 
-pub async fn run(mut w: Watcher, mut view: View) -> anyhow::Result<Exit> {
-    let mut term_signal = signal(SignalKind::terminate())?;
-    let mut int_signal = signal(SignalKind::interrupt())?;
+pub async fn run(
+    mut w: Watcher,
+    mut view: View,
+    mut log: Option<ChangeLog>,
+    mut signals: Signals,
+) -> anyhow::Result<Exit> {
+    // The guard first: if setting up fails halfway (raw mode on, no alternate screen),
+    // restoring is still right.
+    let guard = Restore;
     let mut terminal =
         ratatui::try_init().map_err(|e| anyhow::anyhow!("cannot set up the terminal: {e}"))?;
-    let guard = Restore;
     let stop = Arc::new(AtomicBool::new(false));
     let mut keys = read_keys(stop.clone());
     let mut tick = tokio::time::interval(TICK);
@@ -116,6 +121,11 @@ pub async fn run(mut w: Watcher, mut view: View) -> anyhow::Result<Exit> {
         tokio::select! {
             next = w.next() => match next {
                 Ok(happenings) => {
+                    if let Some(log) = log.as_mut() {
+                        if let Err(e) = log.record(&happenings) {
+                            break Err(e);
+                        }
+                    }
                     let now = Instant::now();
                     for h in happenings {
                         match h {
@@ -155,8 +165,7 @@ pub async fn run(mut w: Watcher, mut view: View) -> anyhow::Result<Exit> {
                     last_second = second;
                 }
             }
-            _ = term_signal.recv() => break Ok(Exit::Success),
-            _ = int_signal.recv() => break Ok(Exit::Success),
+            () = signals.recv() => break Ok(Exit::Success),
         }
     };
     stop.store(true, Ordering::Relaxed);
@@ -212,10 +221,9 @@ pub fn draw(f: &mut Frame<'_>, w: &Watcher, view: &mut View, now: DateTime<Utc>)
         (Link::Connected, true) => {
             Span::styled("● connected, syncing", Style::default().fg(Color::Yellow))
         }
-        (Link::Connected | Link::Connecting, false) => {
+        (Link::Connected, false) => {
             Span::styled("● connected", state_style(State::Online, view.color))
         }
-        (Link::Connecting, true) => Span::raw("○ connecting"),
         (Link::Reconnecting { attempt, reason }, _) => Span::styled(
             format!("○ reconnecting (attempt {attempt}): {}", escape(reason)),
             state_style(State::Offline, view.color),
