@@ -274,37 +274,27 @@ fn a_session_for_a_read_only_user_still_gets_its_snapshot() {
 
 #[test]
 fn a_snapshot_connection_refused_at_first_is_retried() {
-    // Room for two clients: a squatter and the watcher's live session. The snapshot
-    // connection is refused until the squatter leaves.
-    let m = Mosquitto::with(|port, _| {
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\nmax_connections 2\n")
-    });
+    let m = Mosquitto::start();
     m.retain("sensors/connected/retry-me", "0");
-    let mut squatter = Command::new("mosquitto_sub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &m.port.to_string(),
-            "-t",
-            "nothing",
-            "-i",
-            "squatter",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("the squatter", Duration::from_secs(10), || {
-        m.log_text().contains("as squatter").then_some(())
-    });
-    let w = Watch::start(&m.url(), &["--session", &format!("retry-{}", m.port)]);
-    wait_for(
+    // Connection 1 is the live session, 2 the first snapshot connection: dropped.
+    let proxy = refusing_proxy(m.port, &[2]);
+    let w = Watch::start(
+        &format!("127.0.0.1:{proxy}"),
+        &["--session", &format!("retry-{}", m.port)],
+    );
+    let warning = wait_for(
         "a refused snapshot connection",
         Duration::from_secs(10),
-        || (m.log_text().matches("New connection from").count() >= 3).then_some(()),
+        || {
+            w.errors()
+                .into_iter()
+                .find(|l| l.contains("cannot take the retained snapshot"))
+        },
     );
-    squatter.kill().unwrap();
-    squatter.wait().unwrap();
+    assert!(
+        warning.starts_with("mqtt-scan: warning: ") && warning.contains("trying again in"),
+        "{warning}"
+    );
     w.wait_event("the snapshot after a retry", |e| {
         is_change(e, "retry-me", "offline")
     });

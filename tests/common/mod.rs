@@ -330,6 +330,7 @@ impl Drop for Flood {
 pub struct Watch {
     child: Option<std::process::Child>,
     lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    errors: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     reader: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -345,10 +346,20 @@ impl Watch {
             .args(extra)
             .env_remove("MQTT_SCAN_TOPIC")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let err_sink = errors.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("{line}");
+                err_sink.lock().unwrap().push(line);
+            }
+        });
         let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = lines.clone();
         let reader = std::thread::spawn(move || {
@@ -360,6 +371,7 @@ impl Watch {
         Self {
             child: Some(child),
             lines,
+            errors,
             reader: Some(reader),
         }
     }
@@ -370,6 +382,11 @@ impl Watch {
 
     pub fn lines(&self) -> Vec<String> {
         self.lines.lock().unwrap().clone()
+    }
+
+    /// What it printed to stderr so far.
+    pub fn errors(&self) -> Vec<String> {
+        self.errors.lock().unwrap().clone()
     }
 
     /// The JSON lines so far.
@@ -424,4 +441,34 @@ impl Drop for Watch {
 /// A change event for `name` going to `to`.
 pub fn is_change(e: &serde_json::Value, name: &str, to: &str) -> bool {
     e["event"] == "change" && e["name"] == name && e["to"] == to
+}
+
+/// A loopback TCP proxy to `port` that drops the connections whose 1-based numbers are in
+/// `refuse` (right after accepting them) and forwards all others.
+pub fn refusing_proxy(port: u16, refuse: &'static [usize]) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for (i, conn) in listener.incoming().enumerate() {
+            let Ok(client) = conn else { return };
+            if refuse.contains(&(i + 1)) {
+                drop(client);
+                continue;
+            }
+            let Ok(server) = TcpStream::connect(("127.0.0.1", port)) else {
+                continue;
+            };
+            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut c1, mut s1) = (client, server);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c1, &mut s1);
+                let _ = s1.shutdown(std::net::Shutdown::Both);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s2, &mut c2);
+                let _ = c2.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    proxy_port
 }
