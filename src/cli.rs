@@ -40,6 +40,10 @@ pub enum Command {
     Watch(WatchArgs),
     /// A monitoring verdict (Nagios plugin format): exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     Check(CheckArgs),
+    /// Be a status client: a Will, a retained online status, offline on the way out.
+    Announce(AnnounceArgs),
+    /// Clear the retained statuses of offline (or unknown) clients. A dry run unless --yes.
+    Prune(PruneArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -251,6 +255,62 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
     pub format: CheckFormat,
+    #[command(flatten)]
+    pub snapshot: SnapshotArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PayloadStyle {
+    /// `1` and `0`.
+    Plain,
+    /// `{"status":1,"ts":...,"ip":...,"client":NAME}`.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct AnnounceArgs {
+    /// The client name to announce.
+    pub name: String,
+    /// The status topic; `{name}` stands for NAME.
+    #[arg(
+        long,
+        default_value = "sensors/connected/{name}",
+        value_name = "TEMPLATE"
+    )]
+    pub topic_template: String,
+    /// The payloads' style.
+    #[arg(long, value_enum, default_value_t = PayloadStyle::Plain)]
+    pub payload: PayloadStyle,
+    /// The online payload, instead of the style's.
+    #[arg(long, value_name = "TEXT")]
+    pub online_payload: Option<String>,
+    /// The offline payload (clean exit and Will), instead of the style's.
+    #[arg(long, value_name = "TEXT")]
+    pub offline_payload: Option<String>,
+    /// Run COMMAND after `--`: online while it runs, offline when it ends; exit with its status.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PruneState {
+    /// Offline clients' statuses.
+    Offline,
+    /// Offline and unknown clients' statuses.
+    Unknown,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Which statuses to clear besides nothing: offline ones, or offline and unknown ones.
+    #[arg(long, value_enum, default_value_t = PruneState::Offline)]
+    pub state: PruneState,
+    /// Only statuses whose payload timestamp is older than this (statuses without one are kept).
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub older_than: Option<Duration>,
+    /// Clear them (without it, a dry run lists what would be cleared).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
     #[command(flatten)]
     pub snapshot: SnapshotArgs,
 }

@@ -13,6 +13,9 @@ pub enum Exit {
     /// `check`: the monitoring verdict is the exit code (0 OK, 1 WARNING, 2 CRITICAL,
     /// 3 UNKNOWN).
     Check(crate::check::Status),
+    /// `announce -- COMMAND`: the command's own status (128 + signal when killed; 127
+    /// when it could not start).
+    Command(u8),
 }
 
 impl Exit {
@@ -23,6 +26,7 @@ impl Exit {
             Exit::Usage => 2,
             Exit::Interrupted => 130,
             Exit::Check(s) => s.code(),
+            Exit::Command(code) => code,
         }
     }
 }

@@ -67,6 +67,8 @@ fn run(cli: &Cli) -> anyhow::Result<Exit> {
                 commands::watch::run(&conn, &scan, args, config::ColorPolicy(cli.color)).await
             }
             Command::Check(args) => commands::check::run(&conn, &scan, args).await,
+            Command::Announce(args) => commands::announce::run(&conn, args).await,
+            Command::Prune(args) => commands::prune::run(&conn, &scan, args).await,
         }
     })
 }

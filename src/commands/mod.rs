@@ -1,7 +1,9 @@
 //! Each command wires the session, the registry and a renderer.
 
+pub mod announce;
 pub mod check;
 pub mod list;
+pub mod prune;
 pub mod watch;
 
 use std::io::{self, Write};
@@ -14,5 +16,35 @@ pub fn to_stdout(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyhow::Re
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(anyhow::anyhow!("cannot write the output: {e}")),
         Ok(()) => Ok(()),
+    }
+}
+
+/// SIGINT and SIGTERM: the ways a long-running command is asked to end.
+pub struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sig {
+    Int,
+    Term,
+}
+
+impl Signals {
+    pub fn new() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// The next signal that arrives.
+    pub async fn recv(&mut self) -> Sig {
+        tokio::select! {
+            _ = self.term.recv() => Sig::Term,
+            _ = self.int.recv() => Sig::Int,
+        }
     }
 }

@@ -342,7 +342,7 @@ impl Watcher {
                     refused.join(", ")
                 );
             }
-            Event::Subscribed { .. } => {}
+            Event::Subscribed { .. } | Event::Acked { .. } => {}
             Event::Message(m) => {
                 if m.retained {
                     // A persistent session's subscription replays the retained store (MQTT
@@ -427,7 +427,7 @@ impl Watcher {
                 self.aux.session = None;
                 self.aux_failed(&reason, now, out);
             }
-            Event::Connected { .. } | Event::Subscribed { .. } => {}
+            Event::Connected { .. } | Event::Subscribed { .. } | Event::Acked { .. } => {}
         }
     }
 

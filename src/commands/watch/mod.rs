@@ -8,9 +8,8 @@ pub mod tui;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 
-use tokio::signal::unix::{signal, Signal, SignalKind};
-
 use self::core::Happening;
+pub use super::Signals;
 use crate::cli::{EventFormat, WatchArgs};
 use crate::config::{self, Connection, Scan};
 use crate::error::{usage, Exit};
@@ -54,7 +53,7 @@ pub async fn run(
     let events = args.events || args.format == EventFormat::Jsonl || !terminal;
     let watcher = tokio::select! {
         w = core::Watcher::start(&conn, scan, &opts) => w?,
-        () = signals.recv() => return Ok(Exit::Success),
+        _ = signals.recv() => return Ok(Exit::Success),
     };
     if events {
         let out = stream::Output {
@@ -71,28 +70,6 @@ pub async fn run(
             color.enabled(true),
         );
         tui::run(watcher, view, log, signals).await
-    }
-}
-
-/// SIGINT and SIGTERM, both of which end `watch` cleanly.
-pub struct Signals {
-    term: Signal,
-    int: Signal,
-}
-
-impl Signals {
-    fn new() -> anyhow::Result<Self> {
-        Ok(Self {
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-        })
-    }
-
-    pub async fn recv(&mut self) {
-        tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
-        }
     }
 }
 

@@ -47,7 +47,7 @@ pub async fn run(
                     Ok(()) => {}
                 }
             }
-            () = signals.recv() => break Ok(Exit::Success),
+            _ = signals.recv() => break Ok(Exit::Success),
         }
     };
     w.close().await;

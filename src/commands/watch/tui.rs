@@ -165,7 +165,7 @@ pub async fn run(
                     last_second = second;
                 }
             }
-            () = signals.recv() => break Ok(Exit::Success),
+            _ = signals.recv() => break Ok(Exit::Success),
         }
     };
     stop.store(true, Ordering::Relaxed);

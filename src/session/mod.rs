@@ -2,6 +2,10 @@
 //! v5), polls the event loop in its own task, subscribes on every ConnAck, and hands typed
 //! events to the commands over a channel. Nothing above it sees rumqttc.
 
+mod announce;
+
+pub use announce::{local_ip, AnnounceEvent, AnnounceSpec, Announcer, MakePayload};
+
 use std::error::Error as StdError;
 use std::fmt::Write as _;
 use std::io;
@@ -53,6 +57,10 @@ pub enum Event {
         reason: String,
         attempt: u32,
     },
+    /// The broker acknowledged one of our QoS 1 publishes (other than the probe).
+    Acked {
+        ok: bool,
+    },
 }
 
 #[derive(Debug)]
@@ -97,7 +105,15 @@ enum Net {
     ConnAck {
         session_present: bool,
     },
-    ProbeLost,
+    /// A PUBACK; `ok` false when the broker refused the publish (MQTT 5 reason codes).
+    PubAck {
+        pkid: u16,
+        ok: bool,
+    },
+    /// A PUBLISH of ours went out with this packet id.
+    PublishSent {
+        pkid: u16,
+    },
     SubAck(Vec<bool>),
     Publish {
         topic: String,
@@ -118,20 +134,26 @@ struct Context {
     version: MqttVersion,
 }
 
-impl Session {
-    /// Connects and waits for the first CONNACK (bounded by `--connect-timeout`, which
-    /// covers TCP, TLS and the CONNACK). A failure here is final: there is no retry.
-    pub async fn connect(conn: &Connection, spec: Spec) -> anyhow::Result<Self> {
-        let (client, event_loop) = build(conn, spec.persistent);
-        let (tx, mut events) = mpsc::unbounded_channel();
-        let ctx = Context {
+impl Context {
+    fn new(conn: &Connection) -> Self {
+        Self {
             host: conn.broker.host.clone(),
             host_port: conn.broker.host_port(),
             client_id: conn.client_id.clone(),
             connect_timeout: conn.connect_timeout,
             tls: conn.broker.scheme.is_tls(),
             version: conn.version,
-        };
+        }
+    }
+}
+
+impl Session {
+    /// Connects and waits for the first CONNACK (bounded by `--connect-timeout`, which
+    /// covers TCP, TLS and the CONNACK). A failure here is final: there is no retry.
+    pub async fn connect(conn: &Connection, spec: Spec) -> anyhow::Result<Self> {
+        let (client, event_loop) = build(conn, spec.persistent, None);
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let ctx = Context::new(conn);
         // A token of our own, not the client id: an id may hold `+` or `#`. A persistent
         // session keeps its subscriptions, so its token must not change from run to run.
         let token = if spec.persistent.is_some() {
@@ -212,7 +234,7 @@ impl Session {
                             Event::Disconnected { reason, .. } => {
                                 anyhow::bail!("lost the connection during the snapshot: {reason}");
                             }
-                            Event::Connected { .. } | Event::Subscribed { .. } => {}
+                            Event::Connected { .. } | Event::Subscribed { .. } | Event::Acked { .. } => {}
                         }
                     }
                 }
@@ -223,6 +245,51 @@ impl Session {
                 return Ok(complete);
             }
         }
+    }
+
+    /// Clears these retained messages (an empty retained publish each, QoS 1) and waits,
+    /// at most `bound`, for the broker to acknowledge them. Returns how many it accepted.
+    pub async fn clear_retained(
+        &mut self,
+        topics: &[String],
+        bound: Duration,
+    ) -> anyhow::Result<usize> {
+        let deadline = Instant::now() + bound.min(MAX_DURATION);
+        for topic in topics {
+            let sent = match &self.client {
+                Client::V4(c) => c
+                    .publish(topic.as_str(), rumqttc::QoS::AtLeastOnce, true, "")
+                    .await
+                    .is_ok(),
+                Client::V5(c) => c
+                    .publish(topic.as_str(), v5::mqttbytes::QoS::AtLeastOnce, true, "")
+                    .await
+                    .is_ok(),
+            };
+            if !sent {
+                anyhow::bail!("the connection to {} ended while clearing", self.broker);
+            }
+        }
+        let (mut acked, mut accepted) = (0, 0);
+        while acked < topics.len() {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(Some(Event::Acked { ok })) => {
+                    acked += 1;
+                    accepted += usize::from(ok);
+                }
+                Ok(Some(Event::Disconnected { reason, .. })) => {
+                    anyhow::bail!("lost the connection while clearing: {reason}")
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => anyhow::bail!("the connection to {} ended while clearing", self.broker),
+                Err(_) => anyhow::bail!(
+                    "the broker acknowledged {acked} of {} clears within {}",
+                    topics.len(),
+                    humantime::format_duration(bound)
+                ),
+            }
+        }
+        Ok(accepted)
     }
 
     /// Sends DISCONNECT and waits briefly for it to go out.
@@ -317,7 +384,17 @@ fn refused_message(filters: &[String]) -> String {
     )
 }
 
-fn build(conn: &Connection, persistent: Option<Duration>) -> (Client, EventLoop) {
+/// A Last Will: the broker publishes it (retained, QoS 1) if we vanish without DISCONNECT.
+pub struct Will {
+    pub topic: String,
+    pub payload: Vec<u8>,
+}
+
+fn build(
+    conn: &Connection,
+    persistent: Option<Duration>,
+    will: Option<&Will>,
+) -> (Client, EventLoop) {
     let host = if conn.broker.scheme.is_websocket() {
         // rumqttc takes the whole URL as the host for WebSockets.
         conn.broker.websocket_url()
@@ -343,6 +420,14 @@ fn build(conn: &Connection, persistent: Option<Duration>) -> (Client, EventLoop)
                 .set_max_packet_size(MAX_INCOMING, MAX_OUTGOING)
                 .set_transport(transport)
                 .set_clean_session(persistent.is_none());
+            if let Some(w) = will {
+                o.set_last_will(rumqttc::LastWill::new(
+                    w.topic.clone(),
+                    w.payload.clone(),
+                    rumqttc::QoS::AtLeastOnce,
+                    true,
+                ));
+            }
             if let Some(user) = &conn.username {
                 o.set_credentials(
                     user.clone(),
@@ -362,6 +447,15 @@ fn build(conn: &Connection, persistent: Option<Duration>) -> (Client, EventLoop)
                 .set_transport(transport)
                 .set_clean_start(persistent.is_none())
                 .set_connection_timeout(net_timeout);
+            if let Some(w) = will {
+                o.set_last_will(v5::mqttbytes::v5::LastWill::new(
+                    w.topic.clone(),
+                    w.payload.clone(),
+                    v5::mqttbytes::QoS::AtLeastOnce,
+                    true,
+                    None,
+                ));
+            }
             if let Some(expiry) = persistent {
                 o.set_session_expiry_interval(Some(
                     u32::try_from(expiry.as_secs()).unwrap_or(u32::MAX),
@@ -445,12 +539,13 @@ impl EventLoop {
                         payload: p.payload,
                         retain: p.retain,
                     },
+                    rumqttc::Packet::PubAck(a) => Net::PubAck {
+                        pkid: a.pkid,
+                        ok: true,
+                    },
                     _ => Net::Other,
                 }),
-                Ok(rumqttc::Event::Outgoing(rumqttc::Outgoing::Disconnect)) => {
-                    Ok(Net::Disconnecting)
-                }
-                Ok(rumqttc::Event::Outgoing(_)) => Ok(Net::Other),
+                Ok(rumqttc::Event::Outgoing(o)) => Ok(outgoing(&o)),
                 Err(e) => Err(describe_v4(&e, ctx, connected)),
             },
             EventLoop::V5(l) => match l.poll().await {
@@ -474,13 +569,10 @@ impl EventLoop {
                         payload: p.payload,
                         retain: p.retain,
                     },
-                    // Our only QoS 1 publish is the probe: a refusal means it will not
-                    // come back (MQTT 3.1.1 cannot say so; there --wait decides).
-                    v5::mqttbytes::v5::Packet::PubAck(a)
-                        if a.reason != v5::mqttbytes::v5::PubAckReason::Success =>
-                    {
-                        Net::ProbeLost
-                    }
+                    v5::mqttbytes::v5::Packet::PubAck(a) => Net::PubAck {
+                        pkid: a.pkid,
+                        ok: a.reason == v5::mqttbytes::v5::PubAckReason::Success,
+                    },
                     v5::mqttbytes::v5::Packet::Disconnect(d) => {
                         return Err(format!(
                             "the broker disconnected us: {}",
@@ -489,14 +581,23 @@ impl EventLoop {
                     }
                     _ => Net::Other,
                 }),
-                Ok(v5::Event::Outgoing(rumqttc::Outgoing::Disconnect)) => Ok(Net::Disconnecting),
-                Ok(v5::Event::Outgoing(_)) => Ok(Net::Other),
+                Ok(v5::Event::Outgoing(o)) => Ok(outgoing(&o)),
                 Err(e) => Err(describe_v5(&e, ctx, connected)),
             },
         }
     }
 }
 
+fn outgoing(o: &rumqttc::Outgoing) -> Net {
+    match *o {
+        rumqttc::Outgoing::Disconnect => Net::Disconnecting,
+        rumqttc::Outgoing::Publish(pkid) => Net::PublishSent { pkid },
+        _ => Net::Other,
+    }
+}
+
+// One match over the event loop's steps; splitting it would scatter the state it shares.
+#[allow(clippy::too_many_lines)]
 async fn run(
     mut event_loop: EventLoop,
     client: Client,
@@ -520,6 +621,7 @@ async fn run(
     let mut connected_once = false;
     let mut attempt: u32 = 0;
     let mut ordered_broker = false;
+    let mut probe_ack_pending = false;
     loop {
         let step = event_loop.poll(&ctx, connected_once).await;
         let event = match step {
@@ -533,7 +635,8 @@ async fn run(
                 attempt = 0;
                 ordered_broker = false;
                 let sent = if kept {
-                    client.publish_probe(&probe)
+                    probe_ack_pending = client.publish_probe(&probe);
+                    probe_ack_pending
                 } else {
                     client.subscribe(&all_filters, n_status, spec.persistent.is_some())
                 };
@@ -559,8 +662,8 @@ async fn run(
                     break;
                 }
                 // Without the probe (an ACL may forbid it) the settle window alone decides.
-                (!(probe_granted && client.publish_probe(&probe)))
-                    .then_some(Event::ProbeReturned { ordered: false })
+                probe_ack_pending = probe_granted && client.publish_probe(&probe);
+                (!probe_ack_pending).then_some(Event::ProbeReturned { ordered: false })
             }
             Ok(Net::Publish {
                 topic,
@@ -584,8 +687,14 @@ async fn run(
                 }
             }
             Ok(Net::Disconnecting) => break,
-            Ok(Net::Other) => None,
-            Ok(Net::ProbeLost) => Some(Event::ProbeReturned { ordered: false }),
+            Ok(Net::Other | Net::PublishSent { .. }) => None,
+            // The first PUBACK after a probe went out is the probe's: a refusal (MQTT 5
+            // says so; 3.1.1 cannot, and there --wait decides) means it will not come back.
+            Ok(Net::PubAck { ok, .. }) if probe_ack_pending => {
+                probe_ack_pending = false;
+                (!ok).then_some(Event::ProbeReturned { ordered: false })
+            }
+            Ok(Net::PubAck { ok, .. }) => Some(Event::Acked { ok }),
             Err(reason) => {
                 let retry = spec.reconnect && connected_once;
                 if retry {

@@ -1,0 +1,234 @@
+//! The client side of the convention: a Last Will (retained offline), a retained online
+//! status on every CONNACK, and a retained offline status, acknowledged, before a clean
+//! DISCONNECT.
+
+use std::net::{IpAddr, ToSocketAddrs, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::{sleep, timeout};
+
+use super::{backoff, build, Client, Context, EventLoop, Net, Will, MAX_DURATION};
+use crate::config::Connection;
+
+/// A payload made when it is sent (a JSON status carries the time).
+pub type MakePayload = Arc<dyn Fn() -> Vec<u8> + Send + Sync>;
+
+pub struct AnnounceSpec {
+    pub topic: String,
+    pub online: MakePayload,
+    pub offline: MakePayload,
+    pub will: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnnounceEvent {
+    /// Connected and the online status sent (the first time, or again after a reconnect).
+    Online,
+    /// The connection is gone; reconnecting (attempt N).
+    Lost { reason: String, attempt: u32 },
+}
+
+pub struct Announcer {
+    events: mpsc::UnboundedReceiver<AnnounceEvent>,
+    task: JoinHandle<Result<(), String>>,
+    shared: Arc<Shared>,
+}
+
+/// What the caller and the event-loop task share: who may publish what, in which order.
+struct Shared {
+    client: Client,
+    topic: String,
+    online: MakePayload,
+    offline: MakePayload,
+    /// Held while checking `stopping` and queueing a publish, so the order in which
+    /// publishes leave matches what the task counts.
+    queue: Mutex<Queue>,
+    stopping: AtomicBool,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// Online publishes queued but not yet sent: the next sends are theirs.
+    online_unsent: usize,
+}
+
+impl Shared {
+    fn publish(&self, payload: Vec<u8>) -> bool {
+        match &self.client {
+            Client::V4(c) => c
+                .try_publish(
+                    self.topic.as_str(),
+                    rumqttc::QoS::AtLeastOnce,
+                    true,
+                    payload,
+                )
+                .is_ok(),
+            Client::V5(c) => c
+                .try_publish(
+                    self.topic.as_str(),
+                    rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
+                    true,
+                    payload,
+                )
+                .is_ok(),
+        }
+    }
+
+    fn disconnect(&self) {
+        let _ = match &self.client {
+            Client::V4(c) => c.try_disconnect().is_ok(),
+            Client::V5(c) => c.try_disconnect().is_ok(),
+        };
+    }
+}
+
+impl Announcer {
+    /// Connects with the Will and sends the online status; a failure here is final.
+    pub async fn connect(conn: &Connection, spec: AnnounceSpec) -> anyhow::Result<Self> {
+        let will = Will {
+            topic: spec.topic.clone(),
+            payload: spec.will,
+        };
+        let (client, event_loop) = build(conn, None, Some(&will));
+        let shared = Arc::new(Shared {
+            client,
+            topic: spec.topic,
+            online: spec.online,
+            offline: spec.offline,
+            queue: Mutex::new(Queue::default()),
+            stopping: AtomicBool::new(false),
+        });
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(event_loop, Context::new(conn), Arc::clone(&shared), tx));
+        match timeout(conn.connect_timeout, events.recv()).await {
+            Ok(Some(AnnounceEvent::Online)) => Ok(Self {
+                events,
+                task,
+                shared,
+            }),
+            Ok(Some(AnnounceEvent::Lost { reason, .. })) => Err(anyhow::anyhow!(reason)),
+            Ok(None) => Err(anyhow::anyhow!(
+                "the connection to {} ended unexpectedly",
+                conn.broker
+            )),
+            Err(_) => {
+                task.abort();
+                Err(anyhow::anyhow!(
+                    "no answer from {} within {}: check the address and port, and whether the broker wants TLS (mqtts://)",
+                    conn.broker.host_port(),
+                    humantime::format_duration(conn.connect_timeout)
+                ))
+            }
+        }
+    }
+
+    pub async fn next(&mut self) -> Option<AnnounceEvent> {
+        self.events.recv().await
+    }
+
+    /// Publishes the offline status (retained, QoS 1), waits for its acknowledgement, sends
+    /// DISCONNECT: all within `bound`. Past it, the broker's Will speaks for us.
+    pub async fn shutdown(self, bound: Duration) -> anyhow::Result<()> {
+        {
+            let _queue = self
+                .shared
+                .queue
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.shared.stopping.store(true, Ordering::SeqCst);
+            self.shared.publish((self.shared.offline)());
+        }
+        let bound = bound.min(MAX_DURATION);
+        match timeout(bound, self.task).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(reason))) => Err(anyhow::anyhow!(
+                "could not confirm the offline status ({reason}): the broker's Will reports it instead"
+            )),
+            Ok(Err(e)) => Err(anyhow::anyhow!("the connection task failed: {e}")),
+            Err(_) => Err(anyhow::anyhow!(
+                "the broker did not acknowledge the offline status within {}: its Will reports it instead",
+                humantime::format_duration(bound)
+            )),
+        }
+    }
+}
+
+async fn run(
+    mut event_loop: EventLoop,
+    ctx: Context,
+    shared: Arc<Shared>,
+    tx: mpsc::UnboundedSender<AnnounceEvent>,
+) -> Result<(), String> {
+    let mut connected_once = false;
+    let mut attempt = 0u32;
+    let mut offline_pkid: Option<u16> = None;
+    loop {
+        match event_loop.poll(&ctx, connected_once).await {
+            Ok(Net::ConnAck { .. }) => {
+                connected_once = true;
+                attempt = 0;
+                let mut queue = shared
+                    .queue
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                // A clean session drops whatever was queued before the reconnect.
+                queue.online_unsent = 0;
+                if shared.stopping.load(Ordering::SeqCst) {
+                    // Stopping across a reconnect: the offline status may have been lost.
+                    offline_pkid = None;
+                    shared.publish((shared.offline)());
+                } else if shared.publish((shared.online)()) {
+                    queue.online_unsent += 1;
+                    drop(queue);
+                    let _ = tx.send(AnnounceEvent::Online);
+                }
+            }
+            Ok(Net::PublishSent { pkid }) => {
+                let mut queue = shared
+                    .queue
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if queue.online_unsent > 0 {
+                    queue.online_unsent -= 1;
+                } else if shared.stopping.load(Ordering::SeqCst) {
+                    offline_pkid = Some(pkid);
+                }
+            }
+            Ok(Net::PubAck { pkid, .. }) if Some(pkid) == offline_pkid => shared.disconnect(),
+            // DISCONNECT is on the wire: polling on would reconnect.
+            Ok(Net::Disconnecting) => return Ok(()),
+            Ok(_) => {}
+            Err(reason) => {
+                if shared.stopping.load(Ordering::SeqCst) {
+                    return Err(reason);
+                }
+                attempt = attempt.saturating_add(1);
+                if tx.send(AnnounceEvent::Lost { reason, attempt }).is_err() {
+                    return Ok(());
+                }
+                sleep(backoff(attempt)).await;
+            }
+        }
+    }
+}
+
+/// The local address the system would use to reach the broker (a connected UDP socket
+/// sends nothing; it only asks the routing table). None when the name does not resolve.
+pub fn local_ip(conn: &Connection) -> Option<IpAddr> {
+    let addr = (conn.broker.host.as_str(), conn.broker.port)
+        .to_socket_addrs()
+        .ok()?
+        .next()?;
+    let bind: (IpAddr, u16) = if addr.is_ipv4() {
+        (IpAddr::from([0, 0, 0, 0]), 0)
+    } else {
+        (IpAddr::from([0u16; 8]), 0)
+    };
+    let socket = UdpSocket::bind(bind).ok()?;
+    socket.connect(addr).ok()?;
+    Some(socket.local_addr().ok()?.ip())
+}
