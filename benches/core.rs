@@ -25,10 +25,9 @@ fn fleet() -> Vec<(String, &'static [u8])> {
 
 fn registry() -> Registry {
     Registry::new(
-        vec![Source {
-            pattern: Pattern::parse("sensors/connected/#").unwrap(),
-            label: "topic".into(),
-        }],
+        vec![Source::topic(
+            Pattern::parse("sensors/connected/#").unwrap(),
+        )],
         Vocabulary::default(),
     )
 }

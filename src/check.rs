@@ -305,10 +305,7 @@ mod tests {
 
     fn fleet(statuses: &[(&str, &str)]) -> Registry {
         let mut r = Registry::new(
-            vec![Source {
-                pattern: Pattern::parse("s/#").unwrap(),
-                label: "topic".into(),
-            }],
+            vec![Source::topic(Pattern::parse("s/#").unwrap())],
             Vocabulary::default(),
         );
         for (name, payload) in statuses {

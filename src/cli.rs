@@ -44,6 +44,8 @@ pub enum Command {
     Announce(AnnounceArgs),
     /// Clear the retained statuses of offline (or unknown) clients. A dry run unless --yes.
     Prune(PruneArgs),
+    /// List the presets (--preset NAME): the conventions mqtt-scan knows, with their topics.
+    Presets,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -137,6 +139,10 @@ pub struct TopicArgs {
     /// sensors/connected/#] [env: MQTT_SCAN_TOPIC, several separated by commas]
     #[arg(short = 't', long = "topic", global = true, value_name = "PATTERN")]
     pub topics: Vec<String>,
+    /// A known convention's topics and rules (repeatable): smarthome, homie, tasmota,
+    /// esphome, zigbee2mqtt, shelly, sparkplug; `help` lists them.
+    #[arg(long = "preset", global = true, value_name = "NAME")]
+    pub presets: Vec<String>,
     /// Extra payload words that mean online (comma-separated).
     #[arg(long, global = true, value_delimiter = ',', value_name = "WORDS")]
     pub online_values: Vec<String>,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::broker_url::BrokerUrl;
 use crate::cli::{ColorChoice, ConnectionArgs, MqttVersion, TopicArgs};
 use crate::error::usage;
-use crate::status::{Pattern, Source, Vocabulary};
+use crate::status::{presets, Pattern, Source, Vocabulary};
 use crate::tls::{self, TlsFiles};
 
 pub const DEFAULT_TOPIC: &str = "sensors/connected/#";
@@ -140,6 +140,9 @@ impl Scan {
         let from_env = std::env::var("MQTT_SCAN_TOPIC").unwrap_or_default();
         let texts: Vec<&str> = if !args.topics.is_empty() {
             args.topics.iter().map(|t| t.trim()).collect()
+        } else if !args.presets.is_empty() {
+            // A preset replaces the default topic, as `-t` does.
+            Vec::new()
         } else if !from_env.trim().is_empty() {
             from_env
                 .split(',')
@@ -156,16 +159,47 @@ impl Scan {
                 .iter()
                 .any(|s| s.pattern.filter() == pattern.filter())
             {
-                sources.push(Source {
-                    pattern,
-                    label: "topic".into(),
-                });
+                sources.push(Source::topic(pattern));
+            }
+        }
+        // `-t` first: the patterns a user names win over a preset's on a shared topic.
+        for name in &args.presets {
+            let preset = presets::find(name).ok_or_else(|| {
+                usage(format!(
+                    "unknown preset '{}': use one of {} (mqtt-scan presets lists them)",
+                    crate::status::escape(name),
+                    presets::PRESETS
+                        .iter()
+                        .map(|p| p.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+            let label: std::sync::Arc<str> = preset.name.into();
+            for topic in preset.topics {
+                let pattern = Pattern::parse(topic.pattern).map_err(|e| usage(e.to_string()))?;
+                if !sources
+                    .iter()
+                    .any(|s| s.pattern.filter() == pattern.filter())
+                {
+                    sources.push(Source {
+                        pattern,
+                        label: label.clone(),
+                        rule: topic.rule,
+                        fixed_name: topic.name,
+                    });
+                }
             }
         }
         Ok(Self {
             sources,
             vocab: Vocabulary::new(&args.online_values, &args.offline_values),
         })
+    }
+
+    /// Whether any pattern comes from a preset (then the table shows each row's source).
+    pub fn uses_presets(&self) -> bool {
+        self.sources.iter().any(|s| &*s.label != "topic")
     }
 
     pub fn filters(&self) -> Vec<String> {

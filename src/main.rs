@@ -46,6 +46,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<Exit> {
+    if matches!(cli.command, Command::Presets) || cli.topics.presets.iter().any(|p| p == "help") {
+        print!("{}", mqtt_scan::status::presets::listing());
+        return Ok(Exit::Success);
+    }
     let conn = Connection::from_args(&cli.connection)?;
     let scan = Scan::from_args(&cli.topics)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -69,6 +73,7 @@ fn run(cli: &Cli) -> anyhow::Result<Exit> {
             Command::Check(args) => commands::check::run(&conn, &scan, args).await,
             Command::Announce(args) => commands::announce::run(&conn, args).await,
             Command::Prune(args) => commands::prune::run(&conn, &scan, args).await,
+            Command::Presets => Ok(Exit::Success),
         }
     })
 }

@@ -45,7 +45,15 @@ pub async fn run(
         clients: registry.rows(args.sort, args.only),
     };
     super::to_stdout(|w| match args.format() {
-        Format::Table => table::write(&out, &table::Options { color, now }, w),
+        Format::Table => table::write(
+            &out,
+            &table::Options {
+                color,
+                now,
+                source: scan.uses_presets(),
+            },
+            w,
+        ),
         Format::Json => render::json::document(&out, w),
         Format::Jsonl => render::json::lines(&out, w),
         Format::Csv => render::csv::write(&out, w),

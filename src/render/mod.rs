@@ -41,10 +41,9 @@ mod tests {
     /// A small fleet with every kind of row.
     fn registry() -> Registry {
         let mut r = Registry::new(
-            vec![Source {
-                pattern: Pattern::parse("sensors/connected/#").unwrap(),
-                label: "topic".into(),
-            }],
+            vec![Source::topic(
+                Pattern::parse("sensors/connected/#").unwrap(),
+            )],
             Vocabulary::default(),
         );
         for (topic, payload, retained, at) in [
@@ -91,6 +90,7 @@ mod tests {
         let opts = table::Options {
             color: false,
             now: t(3600),
+            source: false,
         };
         insta::assert_snapshot!(render(|s, w| table::write(s, &opts, w)));
     }

@@ -15,6 +15,8 @@ const DETAIL_WIDTH: usize = 24;
 pub struct Options {
     pub color: bool,
     pub now: DateTime<Utc>,
+    /// A SOURCE column: which convention each row came from (when presets are in use).
+    pub source: bool,
 }
 
 /// `45s`, `12m`, `3h 12m`, `2d 4h`: how long a state has held, at a glance.
@@ -59,7 +61,7 @@ fn cells(r: &Row, opts: &Options) -> Vec<String> {
         None => ("-".into(), "-".into()),
     };
     let detail = r.detail_text().unwrap_or(std::borrow::Cow::Borrowed("-"));
-    vec![
+    let mut cells = vec![
         escape(&r.name).into_owned(),
         state_cell(r.state, opts.color),
         clip(&escape(&detail), DETAIL_WIDTH),
@@ -68,7 +70,11 @@ fn cells(r: &Row, opts: &Options) -> Vec<String> {
         r.ip()
             .map_or_else(|| "-".into(), |ip| clip(&escape(ip), 40)),
         escape(&r.topic).into_owned(),
-    ]
+    ];
+    if opts.source {
+        cells.push(r.source.to_string());
+    }
+    cells
 }
 
 /// `client` or `clients`.
@@ -98,8 +104,12 @@ pub fn summary_line(scan: &Scan<'_>) -> String {
 
 pub fn write<W: Write>(scan: &Scan<'_>, opts: &Options, mut w: W) -> io::Result<()> {
     if !scan.clients.is_empty() {
-        let mut b = Builder::with_capacity(scan.clients.len() + 1, 7);
-        b.push_record(["NAME", "STATE", "DETAIL", "SINCE", "FOR", "IP", "TOPIC"]);
+        let mut b = Builder::with_capacity(scan.clients.len() + 1, 8);
+        let mut header = vec!["NAME", "STATE", "DETAIL", "SINCE", "FOR", "IP", "TOPIC"];
+        if opts.source {
+            header.push("SOURCE");
+        }
+        b.push_record(header);
         for r in &scan.clients {
             b.push_record(cells(r, opts));
         }

@@ -4,7 +4,9 @@ pub mod escape;
 pub mod natural;
 pub mod pattern;
 pub mod payload;
+pub mod presets;
 pub mod registry;
+pub mod sparkplug;
 
 pub use escape::escape;
 pub use pattern::Pattern;

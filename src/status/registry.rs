@@ -3,6 +3,7 @@
 //! Rows live in one dense `Vec` and a table of `u32` indexes finds them by name: growing the
 //! index moves 4 bytes a row, not the row, so a 100k snapshot never holds two copies.
 
+use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
@@ -13,6 +14,8 @@ use serde::ser::{Serialize, SerializeStruct, Serializer};
 use super::natural::natural_cmp;
 use super::pattern::Pattern;
 use super::payload::{self, Detail, Payload, State, Vocabulary};
+use super::presets::Rule;
+use super::sparkplug;
 
 /// One message as the session saw it.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +31,21 @@ pub struct Observation<'a> {
 pub struct Source {
     pub pattern: Pattern,
     pub label: Arc<str>,
+    pub rule: Rule,
+    /// The client name for every topic this pattern matches (a preset's fixed topic).
+    pub fixed_name: Option<&'static str>,
+}
+
+impl Source {
+    /// A `-t` pattern: payloads say the state, wildcards say the name.
+    pub fn topic(pattern: Pattern) -> Self {
+        Self {
+            pattern,
+            label: "topic".into(),
+            rule: Rule::Payload,
+            fixed_name: None,
+        }
+    }
 }
 
 /// Fields only some payloads carry, kept out of line so a plain row stays small.
@@ -133,6 +151,11 @@ impl Serialize for Change {
     }
 }
 
+fn is_lost(row: &Row) -> bool {
+    row.detail_text()
+        .is_some_and(|d| d.eq_ignore_ascii_case("lost"))
+}
+
 /// What one message did to the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -174,6 +197,10 @@ pub struct Registry {
     index: HashTable<u32>,
     hasher: DefaultHashBuilder,
     epoch: u32,
+    /// Sparkplug: each node's last birth's bdSeq.
+    births: HashMap<String, Option<u64>>,
+    /// Homie 5: each device's root device.
+    roots: HashMap<String, String>,
 }
 
 impl Registry {
@@ -185,6 +212,8 @@ impl Registry {
             index: HashTable::new(),
             hasher: DefaultHashBuilder::default(),
             epoch: 0,
+            births: HashMap::new(),
+            roots: HashMap::new(),
         }
     }
 
@@ -210,26 +239,128 @@ impl Registry {
 
     /// Folds one message into the table.
     pub fn fold(&mut self, obs: &Observation<'_>, now: DateTime<Utc>) -> Outcome {
-        let Some((name, source)) = self
-            .sources
-            .iter()
-            .find_map(|s| Some((s.pattern.name(obs.topic)?, &s.label)))
-        else {
+        self.fold_into(obs, now, None)
+    }
+
+    /// Folds one message and describes every change it made: its own row's, and those it
+    /// made for others (a Sparkplug node's death takes its devices; a lost Homie root its
+    /// children).
+    pub fn apply(&mut self, obs: &Observation<'_>, now: DateTime<Utc>, out: &mut Vec<Change>) {
+        let first = out.len();
+        let outcome = self.fold_into(obs, now, Some(out));
+        if let Outcome::Changed { from, to } = outcome {
+            let Some(name) = self.name_of(obs.topic).map(std::borrow::Cow::into_owned) else {
+                return;
+            };
+            let payload = match to {
+                Some(_) => self
+                    .get(&name)
+                    .map_or(Payload::Text("".into()), |r| r.payload.clone()),
+                None => Payload::Text("".into()),
+            };
+            // The message's own change first, then what it caused.
+            out.insert(
+                first,
+                Change {
+                    time: now,
+                    name,
+                    from,
+                    to,
+                    topic: obs.topic.to_owned(),
+                    payload,
+                    retained: obs.retained,
+                },
+            );
+        }
+    }
+
+    fn fold_into(
+        &mut self,
+        obs: &Observation<'_>,
+        now: DateTime<Utc>,
+        mut out: Option<&mut Vec<Change>>,
+    ) -> Outcome {
+        let Some((name, source)) = self.sources.iter().find_map(|s| {
+            let name = s.pattern.name(obs.topic)?;
+            Some((s.fixed_name.map_or(name, std::borrow::Cow::Borrowed), s))
+        }) else {
             return Outcome::NoMatch;
         };
-        let hash = self.hasher.hash_one(&*name);
-        let found = self.position(&name, hash);
-        if obs.payload.is_empty() {
-            // A cleared retained message: the client's status is gone.
-            return match found {
-                Some(i) => Outcome::Changed {
-                    from: Some(self.remove(i, hash).state),
-                    to: None,
-                },
-                None => Outcome::Unchanged,
-            };
+        let (rule, label) = (source.rule, Arc::clone(&source.label));
+        let name = name.into_owned();
+        let mut parsed = match rule {
+            Rule::Payload => {
+                if obs.payload.is_empty() {
+                    // A cleared retained message: the client's status is gone.
+                    let hash = self.hasher.hash_one(name.as_str());
+                    return match self.position(&name, hash) {
+                        Some(i) => Outcome::Changed {
+                            from: Some(self.remove(i, hash).state),
+                            to: None,
+                        },
+                        None => Outcome::Unchanged,
+                    };
+                }
+                payload::parse(obs.payload, &self.vocab)
+            }
+            Rule::HomieDescription => {
+                self.homie_description(&name, obs.payload, now, out.as_deref_mut());
+                return Outcome::Unchanged;
+            }
+            Rule::NodeBirth | Rule::NodeDeath | Rule::DeviceBirth | Rule::DeviceDeath => {
+                let Some(parsed) = self.sparkplug(&name, rule, obs.payload) else {
+                    // A death that does not end the node's last birth: stale, ignored.
+                    return Outcome::Unchanged;
+                };
+                parsed
+            }
+        };
+        // Homie 5: a device whose root is lost is lost too.
+        if let Some(root) = self.roots.get(&name) {
+            if self.get(root).is_some_and(is_lost) {
+                parsed.state = State::Offline;
+                parsed.detail = Detail::Value(Box::new(serde_json::Value::String("lost".into())));
+            }
         }
-        let parsed = payload::parse(obs.payload, &self.vocab);
+        let lost_now = matches!(&parsed.detail, Detail::Word | Detail::Value(_))
+            && parsed
+                .detail
+                .text(&parsed.payload)
+                .is_some_and(|d| d.eq_ignore_ascii_case("lost"));
+        let outcome = self.upsert(&name, obs, parsed, &label, now);
+        if matches!(outcome, Outcome::Changed { .. }) {
+            if rule == Rule::NodeDeath {
+                self.cascade(&name, "NDEATH", now, out.as_deref_mut(), |_, n, node| {
+                    n.len() > node.len() + 1
+                        && n.starts_with(node)
+                        && n.as_bytes()[node.len()] == b'/'
+                });
+            } else if lost_now {
+                let roots = &self.roots;
+                let children: Vec<String> = roots
+                    .iter()
+                    .filter(|(_, root)| **root == name)
+                    .map(|(c, _)| c.clone())
+                    .collect();
+                self.cascade(&name, "lost", now, out, |_, n, _| {
+                    children.iter().any(|c| c == n)
+                });
+            }
+        }
+        outcome
+    }
+
+    /// Inserts or updates a row from a parsed message.
+    fn upsert(
+        &mut self,
+        name: &str,
+        obs: &Observation<'_>,
+        parsed: payload::Parsed,
+        source: &Arc<str>,
+        now: DateTime<Utc>,
+    ) -> Outcome {
+        let hash = self.hasher.hash_one(name);
+        let found = self.position(name, hash);
         // Without a timestamp in the payload, a retained message says nothing about when.
         let since = parsed.ts.or((!obs.retained).then_some(now));
         let extra = (parsed.ip.is_some() || parsed.reported_name.is_some() || parsed.ts.is_some())
@@ -297,31 +428,112 @@ impl Registry {
         }
     }
 
-    /// Folds one message and describes the change it made, if it made one.
-    pub fn apply(&mut self, obs: &Observation<'_>, now: DateTime<Utc>) -> Option<Change> {
-        let Outcome::Changed { from, to } = self.fold(obs, now) else {
-            return None;
+    /// Takes the rows `which` selects (given a row, its name, and the cause's name) offline
+    /// with `detail`, reporting each change.
+    fn cascade(
+        &mut self,
+        cause: &str,
+        detail: &str,
+        now: DateTime<Utc>,
+        mut out: Option<&mut Vec<Change>>,
+        which: impl Fn(&Row, &str, &str) -> bool,
+    ) {
+        for row in &mut self.rows {
+            if row.state == State::Offline || !which(row, &row.name, cause) {
+                continue;
+            }
+            let from = row.state;
+            row.state = State::Offline;
+            row.detail = Detail::Value(Box::new(serde_json::Value::String(detail.to_owned())));
+            row.since = Some(now);
+            row.changes = row.changes.saturating_add(1);
+            if let Some(out) = out.as_deref_mut() {
+                out.push(Change {
+                    time: now,
+                    name: row.name.to_string(),
+                    from: Some(from),
+                    to: Some(State::Offline),
+                    topic: row.topic.to_string(),
+                    payload: row.payload.clone(),
+                    retained: false,
+                });
+            }
+        }
+    }
+
+    /// A Sparkplug birth or death as a parsed status; None for a stale death.
+    fn sparkplug(&mut self, name: &str, rule: Rule, bytes: &[u8]) -> Option<payload::Parsed> {
+        let cert = sparkplug::decode(bytes).unwrap_or_default();
+        let (state, word) = match rule {
+            Rule::NodeBirth => (State::Online, "NBIRTH"),
+            Rule::NodeDeath => (State::Offline, "NDEATH"),
+            Rule::DeviceBirth => (State::Online, "DBIRTH"),
+            _ => (State::Offline, "DDEATH"),
         };
-        let name = self
-            .sources
-            .iter()
-            .find_map(|s| s.pattern.name(obs.topic))?
-            .into_owned();
-        let payload = match to {
-            Some(_) => self
-                .get(&name)
-                .map_or(Payload::Text("".into()), |r| r.payload.clone()),
-            None => Payload::Text("".into()),
-        };
-        Some(Change {
-            time: now,
-            name,
-            from,
-            to,
-            topic: obs.topic.to_owned(),
-            payload,
-            retained: obs.retained,
+        match rule {
+            Rule::NodeBirth => {
+                self.births.insert(name.to_owned(), cert.bd_seq);
+            }
+            Rule::NodeDeath => {
+                // The spec: a death whose bdSeq is not the last birth's ends an older
+                // session, and must not mark a reborn node offline.
+                if let (Some(Some(birth)), Some(death)) = (self.births.get(name), cert.bd_seq) {
+                    if *birth != death {
+                        return None;
+                    }
+                }
+            }
+            _ => {}
+        }
+        let mut summary = serde_json::Map::new();
+        summary.insert("type".into(), word.into());
+        if let Some(bd) = cert.bd_seq {
+            summary.insert("bdSeq".into(), bd.into());
+        }
+        if let Some(seq) = cert.seq {
+            summary.insert("seq".into(), seq.into());
+        }
+        if let Some(ts) = cert.timestamp {
+            summary.insert("timestamp".into(), ts.into());
+        }
+        let ts = cert
+            .timestamp
+            .and_then(|ms| i64::try_from(ms).ok())
+            .and_then(|ms| chrono::TimeZone::timestamp_millis_opt(&Utc, ms).single());
+        Some(payload::Parsed {
+            state,
+            detail: Detail::Value(Box::new(word.into())),
+            ts,
+            ip: None,
+            reported_name: None,
+            payload: Payload::Json(Box::new(serde_json::Value::Object(summary))),
         })
+    }
+
+    /// Homie 5: remembers a device's root; if that root is lost, so is the device.
+    fn homie_description(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        now: DateTime<Utc>,
+        out: Option<&mut Vec<Change>>,
+    ) {
+        let root = serde_json::from_slice::<serde_json::Value>(bytes)
+            .ok()
+            .and_then(|v| v.get("root")?.as_str().map(ToOwned::to_owned));
+        match root {
+            Some(root) if root != name => {
+                let lost = self.get(&root).is_some_and(is_lost);
+                self.roots.insert(name.to_owned(), root.clone());
+                if lost {
+                    let child = name.to_owned();
+                    self.cascade(&root, "lost", now, out, |_, n, _| n == child);
+                }
+            }
+            _ => {
+                self.roots.remove(name);
+            }
+        }
     }
 
     /// The client name `topic` stands for, if it is a status topic.
@@ -431,10 +643,7 @@ mod tests {
     fn registry(patterns: &[&str]) -> Registry {
         let sources = patterns
             .iter()
-            .map(|p| Source {
-                pattern: Pattern::parse(p).unwrap(),
-                label: "topic".into(),
-            })
+            .map(|p| Source::topic(Pattern::parse(p).unwrap()))
             .collect();
         Registry::new(sources, Vocabulary::default())
     }
@@ -579,34 +788,164 @@ mod tests {
         assert_eq!(r.get("n0").unwrap().state, State::Offline);
     }
 
+    fn applied(r: &mut Registry, o: &Observation<'_>, at: DateTime<Utc>) -> Vec<Change> {
+        let mut out = Vec::new();
+        r.apply(o, at, &mut out);
+        out
+    }
+
     #[test]
     fn apply_describes_each_change() {
         let mut r = registry(&["sensors/connected/#"]);
-        let c = r
-            .apply(&obs("sensors/connected/s1", "1", true), t(0))
-            .unwrap();
+        let c = applied(&mut r, &obs("sensors/connected/s1", "1", true), t(0)).remove(0);
         assert_eq!(
             (c.name.as_str(), c.from, c.to, c.retained),
             ("s1", None, Some(State::Online), true)
         );
         assert!(
-            r.apply(&obs("sensors/connected/s1", "online", false), t(1))
-                .is_none(),
+            applied(&mut r, &obs("sensors/connected/s1", "online", false), t(1)).is_empty(),
             "same state"
         );
-        let c = r
-            .apply(&obs("sensors/connected/s1", "0", false), t(2))
-            .unwrap();
+        let c = applied(&mut r, &obs("sensors/connected/s1", "0", false), t(2)).remove(0);
         assert_eq!(
             (c.from, c.to, c.time),
             (Some(State::Online), Some(State::Offline), t(2))
         );
         assert_eq!(c.payload, Payload::Text("0".into()));
-        let c = r
-            .apply(&obs("sensors/connected/s1", "", false), t(3))
-            .unwrap();
+        let c = applied(&mut r, &obs("sensors/connected/s1", "", false), t(3)).remove(0);
         assert_eq!((c.from, c.to_word()), (Some(State::Offline), "removed"));
-        assert!(r.apply(&obs("other/x", "1", false), t(4)).is_none());
+        assert!(applied(&mut r, &obs("other/x", "1", false), t(4)).is_empty());
+    }
+
+    fn preset_registry(names: &[&str]) -> Registry {
+        let mut sources = Vec::new();
+        for name in names {
+            let p = crate::status::presets::find(name).unwrap();
+            for topic in p.topics {
+                sources.push(Source {
+                    pattern: Pattern::parse(topic.pattern).unwrap(),
+                    label: p.name.into(),
+                    rule: topic.rule,
+                    fixed_name: topic.name,
+                });
+            }
+        }
+        Registry::new(sources, Vocabulary::default())
+    }
+
+    fn cert(bd: u64) -> Vec<u8> {
+        crate::status::sparkplug::encode(&crate::status::sparkplug::Certificate {
+            timestamp: Some(1_795_000_000_000),
+            seq: Some(0),
+            bd_seq: Some(bd),
+        })
+    }
+
+    fn raw<'a>(topic: &'a str, payload: &'a [u8]) -> Observation<'a> {
+        Observation {
+            topic,
+            payload,
+            retained: false,
+        }
+    }
+
+    #[test]
+    fn sparkplug_births_deaths_stale_deaths_and_devices() {
+        let mut r = preset_registry(&["sparkplug"]);
+        let (b1, b2) = (cert(1), cert(2));
+        r.fold(&raw("spBv1.0/plant/NBIRTH/edge", &b1), t(0));
+        r.fold(&raw("spBv1.0/plant/DBIRTH/edge/pump", &b1), t(0));
+        assert_eq!(r.get("plant/edge").unwrap().state, State::Online);
+        assert_eq!(r.get("plant/edge").unwrap().source.as_ref(), "sparkplug");
+        assert_eq!(
+            r.get("plant/edge/pump").unwrap().detail_text().as_deref(),
+            Some("DBIRTH")
+        );
+        // The node is reborn (bdSeq 2); the old session's death (bdSeq 1) arrives late.
+        r.fold(&raw("spBv1.0/plant/NBIRTH/edge", &b2), t(1));
+        assert!(
+            applied(&mut r, &raw("spBv1.0/plant/NDEATH/edge", &b1), t(2)).is_empty(),
+            "stale"
+        );
+        assert_eq!(r.get("plant/edge").unwrap().state, State::Online);
+        // The real death takes the node and its devices offline.
+        let changes = applied(&mut r, &raw("spBv1.0/plant/NDEATH/edge", &b2), t(3));
+        let names: Vec<&str> = changes.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["plant/edge", "plant/edge/pump"]);
+        assert!(changes.iter().all(|c| c.to == Some(State::Offline)));
+        assert_eq!(
+            r.get("plant/edge/pump").unwrap().detail_text().as_deref(),
+            Some("NDEATH")
+        );
+        // A device death alone.
+        r.fold(&raw("spBv1.0/plant/DBIRTH/edge/valve", &b2), t(4));
+        r.fold(&raw("spBv1.0/plant/DDEATH/edge/valve", &b2), t(5));
+        assert_eq!(r.get("plant/edge/valve").unwrap().state, State::Offline);
+        // Host applications' STATE, JSON (3.0) and plain (2.2).
+        r.fold(
+            &raw(
+                "spBv1.0/STATE/scada",
+                br#"{"online":true,"timestamp":1795000000000}"#,
+            ),
+            t(6),
+        );
+        r.fold(&raw("STATE/old-scada", b"OFFLINE"), t(6));
+        assert_eq!(r.get("scada").unwrap().state, State::Online);
+        assert_eq!(r.get("old-scada").unwrap().state, State::Offline);
+    }
+
+    #[test]
+    fn homie_5_children_of_a_lost_root_are_lost() {
+        let mut r = preset_registry(&["homie"]);
+        r.fold(&raw("homie/5/hub/$state", b"ready"), t(0));
+        r.fold(
+            &raw(
+                "homie/5/sensor/$description",
+                br#"{"homie":"5.0","root":"hub","parent":"hub"}"#,
+            ),
+            t(0),
+        );
+        r.fold(&raw("homie/5/sensor/$state", b"ready"), t(0));
+        r.fold(&raw("homie/old/$state", b"sleeping"), t(0));
+        let changes = applied(&mut r, &raw("homie/5/hub/$state", b"lost"), t(1));
+        let names: Vec<&str> = changes.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["hub", "sensor"]);
+        assert_eq!(
+            r.get("sensor").unwrap().detail_text().as_deref(),
+            Some("lost")
+        );
+        // Its own "ready" while the root is lost does not bring it back.
+        r.fold(&raw("homie/5/sensor/$state", b"ready"), t(2));
+        assert_eq!(r.get("sensor").unwrap().state, State::Offline);
+        assert_eq!(
+            r.get("old").unwrap().detail_text().as_deref(),
+            Some("sleeping")
+        );
+    }
+
+    #[test]
+    fn zigbee2mqtt_names_the_bridge_and_keeps_slashes_in_friendly_names() {
+        let mut r = preset_registry(&["zigbee2mqtt"]);
+        r.fold(
+            &raw("zigbee2mqtt/bridge/state", br#"{"state":"online"}"#),
+            t(0),
+        );
+        r.fold(
+            &raw("zigbee2mqtt/living/lamp/availability", b"offline"),
+            t(0),
+        );
+        r.fold(
+            &raw("zigbee2mqtt/plug/availability", br#"{"state":"online"}"#),
+            t(0),
+        );
+        assert_eq!(r.get("bridge").unwrap().state, State::Online);
+        assert_eq!(r.get("living/lamp").unwrap().state, State::Offline);
+        assert_eq!(r.get("plug").unwrap().state, State::Online);
+        assert_eq!(
+            r.fold(&raw("zigbee2mqtt/plug", b"{}"), t(0)),
+            Outcome::NoMatch,
+            "device data is not status"
+        );
     }
 
     #[test]

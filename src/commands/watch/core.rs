@@ -286,7 +286,9 @@ impl Watcher {
             payload: &m.payload,
             retained: m.retained,
         };
-        if let Some(change) = self.registry.apply(&obs, now) {
+        let mut changes = Vec::new();
+        self.registry.apply(&obs, now, &mut changes);
+        for change in changes {
             self.emit(change, out);
         }
     }
