@@ -46,6 +46,15 @@ pub enum Command {
     Prune(PruneArgs),
     /// List the presets (--preset NAME): the conventions mqtt-scan knows, with their topics.
     Presets,
+    /// The whole tool with nothing installed: an embedded broker, a simulated fleet, `watch`.
+    Demo(DemoArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `mqtt-scan man | man -l -`.
+    Man,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -319,6 +328,22 @@ pub struct PruneArgs {
     pub yes: bool,
     #[command(flatten)]
     pub snapshot: SnapshotArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How many simulated devices.
+    #[arg(long, default_value_t = 12, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub devices: u16,
+    /// End by itself after this long.
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub duration: Option<Duration>,
+    /// One line per change even on a terminal.
+    #[arg(long)]
+    pub events: bool,
+    /// Event line format (jsonl implies --events).
+    #[arg(long, value_enum, default_value_t = EventFormat::Text)]
+    pub format: EventFormat,
 }
 
 impl ListArgs {

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use mqtt_scan::cli::{CheckFormat, Cli, Command};
 use mqtt_scan::commands;
@@ -50,6 +50,18 @@ fn run(cli: &Cli) -> anyhow::Result<Exit> {
         print!("{}", mqtt_scan::status::presets::listing());
         return Ok(Exit::Success);
     }
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut out = std::io::stdout();
+            clap_complete::generate(*shell, &mut Cli::command(), "mqtt-scan", &mut out);
+            return Ok(Exit::Success);
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            return Ok(Exit::Success);
+        }
+        _ => {}
+    }
     let conn = Connection::from_args(&cli.connection)?;
     let scan = Scan::from_args(&cli.topics)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -73,7 +85,8 @@ fn run(cli: &Cli) -> anyhow::Result<Exit> {
             Command::Check(args) => commands::check::run(&conn, &scan, args).await,
             Command::Announce(args) => commands::announce::run(&conn, args).await,
             Command::Prune(args) => commands::prune::run(&conn, &scan, args).await,
-            Command::Presets => Ok(Exit::Success),
+            Command::Demo(args) => commands::demo::run(&conn, args, cli.color).await,
+            Command::Presets | Command::Completions { .. } | Command::Man => Ok(Exit::Success),
         }
     })
 }

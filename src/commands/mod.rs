@@ -2,6 +2,7 @@
 
 pub mod announce;
 pub mod check;
+pub mod demo;
 pub mod list;
 pub mod prune;
 pub mod watch;

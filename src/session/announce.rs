@@ -130,6 +130,11 @@ impl Announcer {
         self.events.recv().await
     }
 
+    /// Vanishes without DISCONNECT, as a crashing device would: the broker's Will speaks.
+    pub fn crash(self) {
+        self.task.abort();
+    }
+
     /// Publishes the offline status (retained, QoS 1), waits for its acknowledgement, sends
     /// DISCONNECT: all within `bound`. Past it, the broker's Will speaks for us.
     pub async fn shutdown(self, bound: Duration) -> anyhow::Result<()> {

@@ -614,8 +614,11 @@ async fn run(
     let is_status = |topic: &str| status_patterns.iter().any(|p| p.name(topic).is_some());
     let mut all_filters = spec.filters.clone();
     all_filters.push(probe.clone());
-    all_filters.push(VERSION_TOPIC.to_owned());
     let n_status = spec.filters.len();
+    // `$SYS/broker/version` goes in a SUBSCRIBE of its own, first: some brokers (rumqttd)
+    // hang up on a `$SYS` filter, and then we connect again without it.
+    let mut sys_allowed = true;
+    let mut awaiting_sys = false;
 
     let budget = Arc::new(Semaphore::new(QUEUE_KIB));
     let mut connected_once = false;
@@ -637,11 +640,25 @@ async fn run(
                 let sent = if kept {
                     probe_ack_pending = client.publish_probe(&probe);
                     probe_ack_pending
+                } else if sys_allowed {
+                    awaiting_sys = true;
+                    client.subscribe(&[VERSION_TOPIC.to_owned()], 0, false)
                 } else {
                     client.subscribe(&all_filters, n_status, spec.persistent.is_some())
                 };
                 if sent {
                     Some(Event::Connected { session_present })
+                } else {
+                    Some(Event::Disconnected {
+                        reason: "could not send SUBSCRIBE to the broker".into(),
+                        attempt,
+                    })
+                }
+            }
+            Ok(Net::SubAck(_)) if awaiting_sys => {
+                awaiting_sys = false;
+                if client.subscribe(&all_filters, n_status, spec.persistent.is_some()) {
+                    None
                 } else {
                     Some(Event::Disconnected {
                         reason: "could not send SUBSCRIBE to the broker".into(),
@@ -695,6 +712,12 @@ async fn run(
                 (!ok).then_some(Event::ProbeReturned { ordered: false })
             }
             Ok(Net::PubAck { ok, .. }) => Some(Event::Acked { ok }),
+            // The broker hung up on the `$SYS` subscription: again, without it.
+            Err(_) if awaiting_sys => {
+                awaiting_sys = false;
+                sys_allowed = false;
+                None
+            }
             Err(reason) => {
                 let retry = spec.reconnect && connected_once;
                 if retry {
