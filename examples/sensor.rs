@@ -57,17 +57,33 @@ async fn main() {
     }
     loop {
         match eventloop.poll().await {
-            // Rule 2: online on every CONNACK.
+            // Rule 2: online on every CONNACK, unless we are on our way out (a reconnect
+            // during shutdown may have lost the `0`: send it again).
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                eprintln!("{name}: connected, online");
+                let status = if stopping.load(Ordering::SeqCst) {
+                    "0"
+                } else {
+                    "1"
+                };
                 client
-                    .publish(&topic, QoS::AtLeastOnce, true, "1")
+                    .publish(&topic, QoS::AtLeastOnce, true, status)
                     .await
                     .unwrap();
+                // The signal may have come while we queued `1`: then `0` must follow it.
+                if status == "1" && stopping.load(Ordering::SeqCst) {
+                    client
+                        .publish(&topic, QoS::AtLeastOnce, true, "0")
+                        .await
+                        .unwrap();
+                } else if status == "1" {
+                    eprintln!("{name}: connected, online");
+                }
             }
-            // Rule 3, part two: once the broker acknowledges, DISCONNECT. (Requests leave in
-            // order, so the `0` is always on the wire before the DISCONNECT.)
-            Ok(Event::Incoming(Packet::PubAck(_))) if stopping.load(Ordering::SeqCst) => {
+            // Rule 3, part two: once everything we sent is acknowledged, DISCONNECT.
+            // Requests leave in order, so the `0` is on the wire before the DISCONNECT.
+            Ok(Event::Incoming(Packet::PubAck(_)))
+                if stopping.load(Ordering::SeqCst) && eventloop.state.inflight() == 0 =>
+            {
                 client.disconnect().await.unwrap();
             }
             // ...and stop polling: polling after DISCONNECT would reconnect.

@@ -286,12 +286,73 @@ fn an_unreachable_broker_is_exit_1_and_nothing_runs() {
     assert!(!std::path::Path::new("/tmp/mqtt-scan-should-not-exist").exists());
 }
 
+/// The example's binary, built if this test run did not build examples.
 fn example(name: &str) -> PathBuf {
-    PathBuf::from(BIN)
+    let path = PathBuf::from(BIN)
         .parent()
         .unwrap()
         .join("examples")
-        .join(name)
+        .join(name);
+    if !path.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--example", name])
+            .status()
+            .unwrap();
+        assert!(status.success(), "cargo build --example {name}");
+    }
+    path
+}
+
+#[test]
+fn sigterm_before_the_connack_never_leaves_the_client_online() {
+    let m = Mosquitto::start();
+    let proxy = delaying_proxy(m.port, Duration::from_millis(1500));
+    let via_proxy = format!("127.0.0.1:{proxy}");
+    let sensor = example("sensor");
+    // (row name, client id, how to start it)
+    let announce_it = || {
+        announce(
+            &via_proxy,
+            &["early-announce", "--client-id", "early-announce"],
+        )
+    };
+    let sensor_it = || {
+        Command::new(&sensor)
+            .args(["127.0.0.1", &proxy.to_string(), "early-sensor"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let clients: [(&str, &str, &dyn Fn() -> Child); 2] = [
+        ("early-announce", "early-announce", &announce_it),
+        ("early-sensor", "sensor-early-sensor", &sensor_it),
+    ];
+    for (name, client_id, start) in clients {
+        let mut child = start();
+        // The broker has the CONNECT; the proxy still holds the CONNACK back.
+        wait_for("the CONNECT at the broker", Duration::from_secs(10), || {
+            m.log_text()
+                .contains(&format!("as {client_id}"))
+                .then_some(())
+        });
+        signal(&child, "TERM");
+        assert!(wait_exit(&mut child).success(), "{name}");
+        wait_for(
+            "the broker to see the client go",
+            Duration::from_secs(10),
+            || {
+                let log = m.log_text();
+                (log.contains(&format!("Client {client_id} disconnected"))
+                    || log.contains(&format!("Client {client_id} closed its connection")))
+                .then_some(())
+            },
+        );
+        assert_ne!(
+            state(&m.url(), name, &[]).as_deref(),
+            Some("online"),
+            "{name} must not stay online"
+        );
+    }
 }
 
 #[test]
@@ -327,7 +388,8 @@ fn the_rumqttc_example_follows_the_convention() {
     crashed.kill().unwrap();
     crashed.wait().unwrap();
     wait_state(&m.url(), "example-sensor", "offline", &[]);
-    assert!(
-        m.log_text().contains("Sending will") || m.log_text().contains("closed its connection")
-    );
+    // Only the broker could have said so: the client was gone.
+    assert!(m
+        .log_text()
+        .contains("Client sensor-example-sensor closed its connection"));
 }

@@ -25,7 +25,14 @@ pub async fn run(conn: &Connection, args: &AnnounceArgs) -> anyhow::Result<Exit>
     let spec = payloads(args, topic.clone(), ip);
     let mut announcer = tokio::select! {
         a = Announcer::connect(conn, spec) => a?,
-        _ = signals.recv() => return Ok(Exit::Success),
+        // Interrupted before anything ran: a wrapped command's caller sees it was killed.
+        sig = signals.recv() => {
+            return Ok(if args.command.is_empty() {
+                Exit::Success
+            } else {
+                Exit::Command(u8::try_from(128 + sig.number()).unwrap_or(1))
+            });
+        }
     };
     let name = escape(&args.name).into_owned();
     let Some((program, program_args)) = args.command.split_first() else {
@@ -148,16 +155,21 @@ fn report(event: Option<&AnnounceEvent>, name: &str) {
     }
 }
 
-/// Passes a signal on to the wrapped command; it decides when to end, and we follow.
+/// Passes a signal on to the wrapped command; it decides when to end, and we follow. A
+/// Ctrl-C typed at our terminal already reached the command (the whole foreground process
+/// group gets it): passing it on again would make it a second Ctrl-C.
 fn forward(sig: Sig, pid: Option<u32>) {
     use nix::sys::signal::{kill, Signal};
-    use nix::unistd::Pid;
+    use nix::unistd::{getpgrp, tcgetpgrp, Pid};
     let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) else {
         return;
     };
+    let typed_at_terminal = || tcgetpgrp(std::io::stdin()).is_ok_and(|fg| fg == getpgrp());
     let signal = match sig {
+        Sig::Int if typed_at_terminal() => return,
         Sig::Int => Signal::SIGINT,
         Sig::Term => Signal::SIGTERM,
+        Sig::Hup => Signal::SIGHUP,
     };
     let _ = kill(Pid::from_raw(pid), signal);
 }

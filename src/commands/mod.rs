@@ -24,12 +24,25 @@ pub fn to_stdout(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyhow::Re
 pub struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
 }
 
+/// SIGINT, SIGTERM, SIGHUP (the terminal went away): each asks a long-running command to end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sig {
     Int,
     Term,
+    Hup,
+}
+
+impl Sig {
+    pub fn number(self) -> i32 {
+        match self {
+            Sig::Int => 2,
+            Sig::Term => 15,
+            Sig::Hup => 1,
+        }
+    }
 }
 
 impl Signals {
@@ -38,6 +51,7 @@ impl Signals {
         Ok(Self {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
         })
     }
 
@@ -46,6 +60,7 @@ impl Signals {
         tokio::select! {
             _ = self.term.recv() => Sig::Term,
             _ = self.int.recv() => Sig::Int,
+            _ = self.hup.recv() => Sig::Hup,
         }
     }
 }

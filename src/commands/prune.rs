@@ -10,7 +10,9 @@ use crate::session::{now_ms, Session, Spec};
 use crate::status::{escape, Registry, SortKey, State};
 
 pub async fn run(conn: &Connection, scan: &Scan, args: &PruneArgs) -> anyhow::Result<Exit> {
-    let (mut session, registry) = snapshot(conn, scan, args).await?;
+    let (mut session, mut registry) = snapshot(conn, scan, args).await?;
+    // A device that came back since the snapshot is not a candidate any more.
+    session.catch_up(&mut registry);
     let now = now_ms();
     let topics: Vec<String> = registry
         .rows(SortKey::Name, None)
@@ -19,6 +21,8 @@ pub async fn run(conn: &Connection, scan: &Scan, args: &PruneArgs) -> anyhow::Re
             r.state == State::Offline
                 || (args.state == PruneState::Unknown && r.state == State::Unknown)
         })
+        // Only what the retained store holds can be cleared (Sparkplug deaths are not).
+        .filter(|r| r.retained)
         .filter(|r| match args.older_than {
             // A status without a time is never older than anything.
             Some(age) => r
@@ -46,25 +50,33 @@ pub async fn run(conn: &Connection, scan: &Scan, args: &PruneArgs) -> anyhow::Re
         }
         return Ok(Exit::Success);
     }
-    session
+    let revived = session
         .clear_retained(&topics, conn.connect_timeout.max(Duration::from_secs(5)))
         .await?;
     session.close().await;
+    for topic in &revived {
+        eprintln!(
+            "mqtt-scan: warning: {} got a new status while it was being cleared; if it is online, it should announce itself again",
+            escape(topic)
+        );
+    }
     // A broker may acknowledge a clear it did not do (an ACL on MQTT 3.1.1): look again.
+    // What is there again and online came back; anything else stayed.
     let (again, after) = snapshot(conn, scan, args).await?;
     again.close().await;
+    let present = |t: &String| {
+        after
+            .name_of(t)
+            .and_then(|n| after.get(&n))
+            .filter(|r| *r.topic == **t)
+    };
     let still: Vec<&String> = topics
         .iter()
-        .filter(|t| {
-            after
-                .name_of(t)
-                .and_then(|n| after.get(&n))
-                .is_some_and(|r| *r.topic == ***t)
-        })
+        .filter(|t| present(t).is_some_and(|r| r.state != State::Online))
         .collect();
     let cleared: Vec<String> = topics
         .iter()
-        .filter(|t| !still.contains(t))
+        .filter(|t| present(t).is_none())
         .cloned()
         .collect();
     print(&cleared)?;

@@ -48,6 +48,8 @@ struct Shared {
     /// publishes leave matches what the task counts.
     queue: Mutex<Queue>,
     stopping: AtomicBool,
+    /// Cuts a reconnect backoff short when shutdown begins.
+    wake: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -101,6 +103,7 @@ impl Announcer {
             offline: spec.offline,
             queue: Mutex::new(Queue::default()),
             stopping: AtomicBool::new(false),
+            wake: tokio::sync::Notify::new(),
         });
         let (tx, mut events) = mpsc::unbounded_channel();
         let task = tokio::spawn(run(event_loop, Context::new(conn), Arc::clone(&shared), tx));
@@ -147,15 +150,21 @@ impl Announcer {
             self.shared.stopping.store(true, Ordering::SeqCst);
             self.shared.publish((self.shared.offline)());
         }
+        self.shared.wake.notify_one();
         let bound = bound.min(MAX_DURATION);
-        match timeout(bound, self.task).await {
+        let mut task = self.task;
+        let result = timeout(bound, &mut task).await;
+        if result.is_err() {
+            task.abort();
+        }
+        match result {
             Ok(Ok(Ok(()))) => Ok(()),
             Ok(Ok(Err(reason))) => Err(anyhow::anyhow!(
-                "could not confirm the offline status ({reason}): the broker's Will reports it instead"
+                "could not confirm the offline status ({reason}): the broker's Will reports it"
             )),
             Ok(Err(e)) => Err(anyhow::anyhow!("the connection task failed: {e}")),
             Err(_) => Err(anyhow::anyhow!(
-                "the broker did not acknowledge the offline status within {}: its Will reports it instead",
+                "the broker did not acknowledge the offline status within {}: the Will reports it once the broker notices the connection is gone",
                 humantime::format_duration(bound)
             )),
         }
@@ -203,19 +212,39 @@ async fn run(
                     offline_pkid = Some(pkid);
                 }
             }
-            Ok(Net::PubAck { pkid, .. }) if Some(pkid) == offline_pkid => shared.disconnect(),
-            // DISCONNECT is on the wire: polling on would reconnect.
-            Ok(Net::Disconnecting) => return Ok(()),
+            Ok(Net::PubAck { pkid, ok }) if Some(pkid) == offline_pkid => {
+                if !ok {
+                    // A clean DISCONNECT would cancel the Will and leave "online" standing:
+                    // drop the connection instead, so the Will says offline.
+                    return Err("the broker refused the offline status".into());
+                }
+                shared.disconnect();
+            }
+            Ok(Net::Disconnecting) => {
+                // DISCONNECT is on the wire. Wait (briefly) for the broker to close the
+                // socket rather than drop it with data unread, which could reset it; and
+                // stop there: polling on would reconnect.
+                let _ = timeout(Duration::from_secs(1), async {
+                    while event_loop.poll(&ctx, true).await.is_ok() {}
+                })
+                .await;
+                return Ok(());
+            }
             Ok(_) => {}
             Err(reason) => {
                 if shared.stopping.load(Ordering::SeqCst) {
-                    return Err(reason);
+                    // Shutting down: keep trying to say offline until the caller's bound.
+                    sleep(Duration::from_millis(200)).await;
+                    continue;
                 }
                 attempt = attempt.saturating_add(1);
                 if tx.send(AnnounceEvent::Lost { reason, attempt }).is_err() {
                     return Ok(());
                 }
-                sleep(backoff(attempt)).await;
+                tokio::select! {
+                    () = sleep(backoff(attempt)) => {}
+                    () = shared.wake.notified() => {}
+                }
             }
         }
     }

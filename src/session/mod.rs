@@ -247,49 +247,76 @@ impl Session {
         }
     }
 
+    /// Folds whatever arrived since the snapshot (without waiting for more).
+    pub fn catch_up(&mut self, registry: &mut Registry) {
+        let now = now_ms();
+        while let Ok(event) = self.events.try_recv() {
+            if let Event::Message(m) = event {
+                registry.fold(
+                    &Observation {
+                        topic: &m.topic,
+                        payload: &m.payload,
+                        retained: m.retained,
+                    },
+                    now,
+                );
+            }
+        }
+    }
+
     /// Clears these retained messages (an empty retained publish each, QoS 1) and waits,
-    /// at most `bound`, for the broker to acknowledge them. Returns how many it accepted.
+    /// at most `bound` in all, for the broker to acknowledge them. Returns the topics that
+    /// got a new, non-empty status meanwhile (a device coming back while we cleared).
     pub async fn clear_retained(
         &mut self,
         topics: &[String],
         bound: Duration,
-    ) -> anyhow::Result<usize> {
+    ) -> anyhow::Result<Vec<String>> {
         let deadline = Instant::now() + bound.min(MAX_DURATION);
-        for topic in topics {
-            let sent = match &self.client {
-                Client::V4(c) => c
-                    .publish(topic.as_str(), rumqttc::QoS::AtLeastOnce, true, "")
-                    .await
-                    .is_ok(),
-                Client::V5(c) => c
-                    .publish(topic.as_str(), v5::mqttbytes::QoS::AtLeastOnce, true, "")
-                    .await
-                    .is_ok(),
-            };
-            if !sent {
-                anyhow::bail!("the connection to {} ended while clearing", self.broker);
-            }
-        }
-        let (mut acked, mut accepted) = (0, 0);
+        let timed_out = |acked: usize| {
+            anyhow::anyhow!(
+                "the broker acknowledged {acked} of {} clears within {}",
+                topics.len(),
+                humantime::format_duration(bound)
+            )
+        };
+        let mut revived = Vec::new();
+        let mut acked = 0;
+        // Publishing waits for room in rumqttc's queue, which frees as acknowledgements come:
+        // the deadline covers it too, and the events are read while we publish.
+        let mut next = 0;
         while acked < topics.len() {
-            match tokio::time::timeout_at(deadline, self.events.recv()).await {
-                Ok(Some(Event::Acked { ok })) => {
-                    acked += 1;
-                    accepted += usize::from(ok);
+            let publish = async {
+                match (&self.client, topics.get(next)) {
+                    (Client::V4(c), Some(t)) => c
+                        .publish(t.as_str(), rumqttc::QoS::AtLeastOnce, true, "")
+                        .await
+                        .is_ok(),
+                    (Client::V5(c), Some(t)) => c
+                        .publish(t.as_str(), v5::mqttbytes::QoS::AtLeastOnce, true, "")
+                        .await
+                        .is_ok(),
+                    (_, None) => std::future::pending().await,
                 }
-                Ok(Some(Event::Disconnected { reason, .. })) => {
-                    anyhow::bail!("lost the connection while clearing: {reason}")
+            };
+            tokio::select! {
+                sent = publish => {
+                    if !sent {
+                        anyhow::bail!("the connection to {} ended while clearing", self.broker);
+                    }
+                    next += 1;
                 }
-                Ok(Some(_)) => {}
-                Ok(None) => anyhow::bail!("the connection to {} ended while clearing", self.broker),
-                Err(_) => anyhow::bail!(
-                    "the broker acknowledged {acked} of {} clears within {}",
-                    topics.len(),
-                    humantime::format_duration(bound)
-                ),
+                event = self.events.recv() => match event {
+                    Some(Event::Acked { .. }) => acked += 1,
+                    Some(Event::Message(m)) if !m.payload.is_empty() && topics.contains(&m.topic) => revived.push(m.topic),
+                    Some(Event::Disconnected { reason, .. }) => anyhow::bail!("lost the connection while clearing: {reason}"),
+                    Some(_) => {}
+                    None => anyhow::bail!("the connection to {} ended while clearing", self.broker),
+                },
+                () = sleep_until(deadline) => return Err(timed_out(acked)),
             }
         }
-        Ok(accepted)
+        Ok(revived)
     }
 
     /// Sends DISCONNECT and waits briefly for it to go out.
