@@ -119,5 +119,68 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(core, benches);
+fn render(c: &mut Criterion) {
+    use mqtt_scan::render::{self, table};
+    use mqtt_scan::status::SortKey;
+    let fleet = fleet();
+    let now = Utc.timestamp_opt(1_795_255_201, 0).unwrap();
+    let mut r = registry();
+    for (topic, payload) in fleet.iter().take(10_000) {
+        r.fold(
+            &Observation {
+                topic,
+                payload,
+                retained: true,
+            },
+            now,
+        );
+    }
+    let topics = vec!["sensors/connected/#".to_owned()];
+    let scan = || render::Scan {
+        broker: "mqtt://localhost:1883",
+        topics: &topics,
+        scanned_at: now,
+        complete: true,
+        summary: r.summary(),
+        clients: r.rows(SortKey::Name, None),
+    };
+    let mut g = c.benchmark_group("render 10k rows");
+    g.throughput(Throughput::Elements(10_000));
+    let mut out = Vec::with_capacity(8 << 20);
+    g.bench_function("json", |b| {
+        b.iter(|| {
+            out.clear();
+            render::json::document(&scan(), &mut out).unwrap();
+        });
+    });
+    g.bench_function("jsonl", |b| {
+        b.iter(|| {
+            out.clear();
+            render::json::lines(&scan(), &mut out).unwrap();
+        });
+    });
+    g.bench_function("csv", |b| {
+        b.iter(|| {
+            out.clear();
+            render::csv::write(&scan(), &mut out).unwrap();
+        });
+    });
+    let opts = table::Options {
+        color: false,
+        now,
+        source: false,
+    };
+    g.bench_function("table", |b| {
+        b.iter(|| {
+            out.clear();
+            table::write(&scan(), &opts, &mut out).unwrap();
+        });
+    });
+    g.bench_function("sort by name (rows)", |b| {
+        b.iter(|| black_box(r.rows(SortKey::Name, None).len()))
+    });
+    g.finish();
+}
+
+criterion_group!(core, benches, render);
 criterion_main!(core);

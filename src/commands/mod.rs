@@ -10,9 +10,12 @@ pub mod watch;
 use std::io::{self, Write};
 
 /// Writes through a buffered stdout; a closed pipe (`| head`) is not an error.
-pub fn to_stdout(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyhow::Result<()> {
-    let stdout = io::stdout();
-    let mut w = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+/// Generic, not `dyn Write`: a renderer writes a token at a time, and each would be a
+/// virtual call.
+pub fn to_stdout(
+    f: impl FnOnce(&mut Chunked<io::StdoutLock<'static>>) -> io::Result<()>,
+) -> anyhow::Result<()> {
+    let mut w = Chunked::new(io::stdout().lock());
     match f(&mut w).and_then(|()| w.flush()) {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(anyhow::anyhow!("cannot write the output: {e}")),
@@ -62,5 +65,48 @@ impl Signals {
             _ = self.int.recv() => Sig::Int,
             _ = self.hup.recv() => Sig::Hup,
         }
+    }
+}
+
+/// A write buffer for renderers that write a token at a time: appending to a `Vec` (which
+/// the compiler inlines into the serializer) and handing it on in 256 KiB chunks keeps the
+/// per-token cost low and memory flat.
+pub struct Chunked<W: Write> {
+    buf: Vec<u8>,
+    inner: W,
+}
+
+const CHUNK: usize = 256 * 1024;
+
+impl<W: Write> Chunked<W> {
+    pub fn new(inner: W) -> Self {
+        Self {
+            buf: Vec::with_capacity(CHUNK + 4096),
+            inner,
+        }
+    }
+}
+
+impl<W: Write> Write for Chunked<W> {
+    #[inline]
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.write_all(data)?;
+        Ok(data.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.inner.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.write_all(&self.buf)?;
+        self.buf.clear();
+        self.inner.flush()
     }
 }

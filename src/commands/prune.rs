@@ -1,6 +1,7 @@
 //! `mqtt-scan prune`: clears the retained statuses of offline (and, if asked, unknown)
 //! clients. A dry run unless `--yes`; never an online client's.
 
+use std::io::Write as _;
 use std::time::Duration;
 
 use crate::cli::{PruneArgs, PruneState};

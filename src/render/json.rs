@@ -49,6 +49,10 @@ impl<F: Formatter> Formatter for Safe<F> {
         w: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
+        // Nearly always plain ASCII: one check over the bytes, one write.
+        if fragment.bytes().all(|b| b < 0x7f) {
+            return w.write_all(fragment.as_bytes());
+        }
         let mut start = 0;
         for (i, c) in fragment.char_indices() {
             if needs_escape(c) {
