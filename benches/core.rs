@@ -177,7 +177,7 @@ fn render(c: &mut Criterion) {
         });
     });
     g.bench_function("sort by name (rows)", |b| {
-        b.iter(|| black_box(r.rows(SortKey::Name, None).len()))
+        b.iter(|| black_box(r.rows(SortKey::Name, None).len()));
     });
     g.finish();
 }
