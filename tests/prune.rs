@@ -111,27 +111,7 @@ fn older_than_judges_payload_timestamps_and_keeps_statuses_without_one() {
 #[test]
 fn statuses_the_broker_would_not_clear_are_reported() {
     // Anonymous clients may read but not publish; a writer set the statuses.
-    let dir = tempfile::tempdir().unwrap();
-    let passwd = dir.path().join("passwd");
-    assert!(Command::new("mosquitto_passwd")
-        .args(["-b", "-c"])
-        .arg(&passwd)
-        .args(["writer", "pw"])
-        .status()
-        .unwrap()
-        .success());
-    let acl = write(
-        dir.path(),
-        "acl",
-        "topic read #\ntopic readwrite mqtt-scan/#\nuser writer\ntopic readwrite #\n",
-    );
-    let m = Mosquitto::in_dir(dir, move |port, _| {
-        format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npassword_file {}\nacl_file {}\n",
-            passwd.display(),
-            acl.display()
-        )
-    });
+    let m = Mosquitto::with_writer("topic read #\ntopic readwrite mqtt-scan/#\n");
     m.pub_cmd(&[
         "-u",
         "writer",

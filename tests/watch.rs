@@ -219,27 +219,7 @@ fn a_session_reports_changes_made_while_the_watcher_was_stopped() {
 #[test]
 fn a_session_for_a_read_only_user_still_gets_its_snapshot() {
     // Anonymous clients may read but not publish: the session's probe is dropped.
-    let dir = tempfile::tempdir().unwrap();
-    let passwd = dir.path().join("passwd");
-    assert!(Command::new("mosquitto_passwd")
-        .args(["-b", "-c"])
-        .arg(&passwd)
-        .args(["writer", "pw"])
-        .status()
-        .unwrap()
-        .success());
-    let acl = write(
-        dir.path(),
-        "acl",
-        "topic read #\ntopic read $SYS/#\nuser writer\ntopic readwrite #\n",
-    );
-    let m = Mosquitto::in_dir(dir, move |port, _| {
-        format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npassword_file {}\nacl_file {}\n",
-            passwd.display(),
-            acl.display()
-        )
-    });
+    let m = Mosquitto::with_writer("topic read #\ntopic read $SYS/#\n");
     m.pub_cmd(&[
         "-u",
         "writer",

@@ -9,8 +9,7 @@ use crate::cli::{CheckArgs, CheckFormat};
 use crate::config::{Connection, Scan};
 use crate::error::{usage, Exit};
 use crate::render::json;
-use crate::session::{now_ms, Session, Spec};
-use crate::status::Registry;
+use crate::session::now_ms;
 use crate::tls::io_reason;
 
 pub async fn run(conn: &Connection, scan: &Scan, args: &CheckArgs) -> anyhow::Result<Exit> {
@@ -19,19 +18,7 @@ pub async fn run(conn: &Connection, scan: &Scan, args: &CheckArgs) -> anyhow::Re
         Some(path) => read_state(path)?,
         None => BTreeMap::new(),
     };
-    let mut session = Session::connect(
-        conn,
-        Spec {
-            filters: scan.filters(),
-            reconnect: false,
-            persistent: None,
-        },
-    )
-    .await?;
-    let mut registry = Registry::new(scan.sources.clone(), scan.vocab.clone());
-    let complete = session
-        .snapshot(&mut registry, args.snapshot.wait, args.snapshot.settle)
-        .await?;
+    let (session, registry, complete) = super::take_snapshot(conn, scan, &args.snapshot).await?;
     session.close().await;
     if !complete {
         // A partial table would judge present clients missing: say so instead.

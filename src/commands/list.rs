@@ -4,8 +4,7 @@ use crate::cli::{Format, ListArgs};
 use crate::config::{Connection, Scan};
 use crate::error::Exit;
 use crate::render::{self, table};
-use crate::session::{now_ms, Session, Spec};
-use crate::status::Registry;
+use crate::session::now_ms;
 
 pub async fn run(
     conn: &Connection,
@@ -14,19 +13,7 @@ pub async fn run(
     color: bool,
 ) -> anyhow::Result<Exit> {
     let filters = scan.filters();
-    let mut session = Session::connect(
-        conn,
-        Spec {
-            filters: filters.clone(),
-            reconnect: false,
-            persistent: None,
-        },
-    )
-    .await?;
-    let mut registry = Registry::new(scan.sources.clone(), scan.vocab.clone());
-    let complete = session
-        .snapshot(&mut registry, args.snapshot.wait, args.snapshot.settle)
-        .await?;
+    let (session, registry, complete) = super::take_snapshot(conn, scan, &args.snapshot).await?;
     session.close().await;
     if !complete {
         eprintln!(

@@ -9,6 +9,11 @@ pub mod watch;
 
 use std::io::{self, Write};
 
+use crate::cli::SnapshotArgs;
+use crate::config::{Connection, Scan};
+use crate::session::{Session, Spec};
+use crate::status::Registry;
+
 /// Writes through a buffered stdout; a closed pipe (`| head`) is not an error.
 /// Generic, not `dyn Write`: a renderer writes a token at a time, and each would be a
 /// virtual call.
@@ -109,4 +114,24 @@ impl<W: Write> Write for Chunked<W> {
         self.buf.clear();
         self.inner.flush()
     }
+}
+
+/// The retained snapshot, as `list`, `check` and `prune` take it: a clean QoS 0 session,
+/// the table, and whether it is complete. The session stays open for what comes next.
+pub async fn take_snapshot(
+    conn: &Connection,
+    scan: &Scan,
+    args: &SnapshotArgs,
+) -> anyhow::Result<(Session, Registry, bool)> {
+    let spec = Spec {
+        filters: scan.filters(),
+        reconnect: false,
+        persistent: None,
+    };
+    let mut session = Session::connect(conn, spec).await?;
+    let mut registry = Registry::new(scan.sources.clone(), scan.vocab.clone());
+    let complete = session
+        .snapshot(&mut registry, args.wait, args.settle)
+        .await?;
+    Ok((session, registry, complete))
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::cli::{PruneArgs, PruneState};
 use crate::config::{Connection, Scan};
 use crate::error::Exit;
-use crate::session::{now_ms, Session, Spec};
+use crate::session::{now_ms, Session};
 use crate::status::{escape, Registry, SortKey, State};
 
 pub async fn run(conn: &Connection, scan: &Scan, args: &PruneArgs) -> anyhow::Result<Exit> {
@@ -103,19 +103,7 @@ async fn snapshot(
     scan: &Scan,
     args: &PruneArgs,
 ) -> anyhow::Result<(Session, Registry)> {
-    let mut session = Session::connect(
-        conn,
-        Spec {
-            filters: scan.filters(),
-            reconnect: false,
-            persistent: None,
-        },
-    )
-    .await?;
-    let mut registry = Registry::new(scan.sources.clone(), scan.vocab.clone());
-    let complete = session
-        .snapshot(&mut registry, args.snapshot.wait, args.snapshot.settle)
-        .await?;
+    let (session, registry, complete) = super::take_snapshot(conn, scan, &args.snapshot).await?;
     if !complete {
         eprintln!(
             "mqtt-scan: warning: the snapshot may be incomplete: --wait {} ended first (raise --wait); only what arrived is considered",

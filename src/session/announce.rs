@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout};
 
-use super::{backoff, build, Client, Context, EventLoop, Net, Will, MAX_DURATION};
+use super::{backoff, build, timeout_message, Client, Context, EventLoop, Net, Will, MAX_DURATION};
 use crate::config::Connection;
 
 /// A payload made when it is sent (a JSON status carries the time).
@@ -120,11 +120,7 @@ impl Announcer {
             )),
             Err(_) => {
                 task.abort();
-                Err(anyhow::anyhow!(
-                    "no answer from {} within {}: check the address and port, and whether the broker wants TLS (mqtts://)",
-                    conn.broker.host_port(),
-                    humantime::format_duration(conn.connect_timeout)
-                ))
+                Err(anyhow::anyhow!(timeout_message(&Context::new(conn))))
             }
         }
     }

@@ -180,11 +180,7 @@ impl Session {
             )),
             Err(_) => {
                 task.abort();
-                Err(anyhow::anyhow!(
-                    "no answer from {} within {}: check the address and port, and whether the broker wants TLS (mqtts://)",
-                    conn.broker.host_port(),
-                    humantime::format_duration(conn.connect_timeout)
-                ))
+                Err(anyhow::anyhow!(timeout_message(&Context::new(conn))))
             }
         }
     }

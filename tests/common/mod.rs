@@ -73,6 +73,32 @@ impl Mosquitto {
         );
     }
 
+    /// A broker where anonymous clients get `anonymous_acl` and the user `writer`
+    /// (password `pw`) may read and write everything.
+    pub fn with_writer(anonymous_acl: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let passwd = dir.path().join("passwd");
+        let made = Command::new("mosquitto_passwd")
+            .args(["-b", "-c"])
+            .arg(&passwd)
+            .args(["writer", "pw"])
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let acl = write(
+            dir.path(),
+            "acl",
+            format!("{anonymous_acl}user writer\ntopic readwrite #\n"),
+        );
+        Self::in_dir(dir, move |port, _| {
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npassword_file {}\nacl_file {}\n",
+                passwd.display(),
+                acl.display()
+            )
+        })
+    }
+
     pub fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port)
     }
