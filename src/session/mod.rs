@@ -458,9 +458,7 @@ fn build(
                 );
             }
             let (client, mut event_loop) = rumqttc::AsyncClient::new(o, 64);
-            let mut net = rumqttc::NetworkOptions::new();
-            net.set_connection_timeout(net_timeout);
-            event_loop.set_network_options(net);
+            event_loop.set_network_options(network_options(net_timeout));
             (Client::V4(client), EventLoop::V4(Box::new(event_loop)))
         }
         MqttVersion::V5 => {
@@ -469,7 +467,7 @@ fn build(
                 .set_max_packet_size(Some(u32::try_from(MAX_INCOMING).unwrap_or(u32::MAX)))
                 .set_transport(transport)
                 .set_clean_start(persistent.is_none())
-                .set_connection_timeout(net_timeout);
+                .set_network_options(network_options(net_timeout));
             if let Some(w) = will {
                 o.set_last_will(v5::mqttbytes::v5::LastWill::new(
                     w.topic.clone(),
@@ -494,6 +492,15 @@ fn build(
             (Client::V5(client), EventLoop::V5(Box::new(event_loop)))
         }
     }
+}
+
+/// Our packets are small and come in exchanges (SUBSCRIBE after SUBACK, the probe after
+/// that): with Nagle's algorithm on, each waits ~40 ms for a delayed ACK.
+fn network_options(timeout_secs: u64) -> rumqttc::NetworkOptions {
+    let mut net = rumqttc::NetworkOptions::new();
+    net.set_connection_timeout(timeout_secs)
+        .set_tcp_nodelay(true);
+    net
 }
 
 impl Client {
