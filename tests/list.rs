@@ -73,33 +73,8 @@ fn color_always_colours_the_state_column() {
 #[test]
 fn a_last_will_marks_a_dropped_client_offline() {
     let m = Mosquitto::start();
-    // A libmosquitto client with a retained Will, killed without DISCONNECT.
-    let mut device = Command::new("mosquitto_sub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &m.port.to_string(),
-            "-i",
-            "dev-will",
-            "-t",
-            "cmd/dev-will",
-        ])
-        .args([
-            "--will-topic",
-            "sensors/connected/dev-will",
-            "--will-payload",
-            "0",
-            "--will-retain",
-            "--will-qos",
-            "1",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("the device to connect", Duration::from_secs(10), || {
-        m.log_text().contains("dev-will").then_some(())
-    });
+    // A libmosquitto client with a retained Will, to be killed without DISCONNECT.
+    let mut device = will_client(&m, "dev-will");
     m.retain("sensors/connected/dev-will", "1");
     let doc = list_json(&m.url(), &[]);
     assert_eq!(client(&doc, "dev-will").unwrap()["state"], "online");

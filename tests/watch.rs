@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -12,30 +12,7 @@ fn the_snapshot_comes_first_then_a_killed_client_goes_offline_and_a_new_one_come
     let m = Mosquitto::start();
     m.retain("sensors/connected/b-old", "0");
     m.retain("sensors/connected/a-old", "1");
-    let mut device = Command::new("mosquitto_sub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &m.port.to_string(),
-            "-i",
-            "dev-will",
-            "-t",
-            "cmd/x",
-        ])
-        .args([
-            "--will-topic",
-            "sensors/connected/dev-will",
-            "--will-payload",
-            "0",
-            "--will-retain",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("the device to connect", Duration::from_secs(10), || {
-        m.log_text().contains("as dev-will").then_some(())
-    });
+    let mut device = will_client(&m, "dev-will");
     m.retain("sensors/connected/dev-will", "1");
 
     let w = Watch::start(&m.url(), &[]);

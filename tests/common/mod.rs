@@ -472,6 +472,17 @@ pub fn is_change(e: &serde_json::Value, name: &str, to: &str) -> bool {
 /// A loopback TCP proxy to `port` that drops the connections whose 1-based numbers are in
 /// `refuse` (right after accepting them) and forwards all others.
 pub fn refusing_proxy(port: u16, refuse: &'static [usize]) -> u16 {
+    proxy(port, refuse, Duration::ZERO)
+}
+
+/// A loopback TCP proxy to `port` that holds back the broker's first reply on every
+/// connection (the CONNACK) for `delay`.
+pub fn delaying_proxy(port: u16, delay: Duration) -> u16 {
+    proxy(port, &[], delay)
+}
+
+fn proxy(port: u16, refuse: &'static [usize], delay_first_reply: Duration) -> u16 {
+    use std::io::{Read, Write};
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let proxy_port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -491,42 +502,14 @@ pub fn refusing_proxy(port: u16, refuse: &'static [usize]) -> u16 {
                 let _ = s1.shutdown(std::net::Shutdown::Both);
             });
             std::thread::spawn(move || {
-                let _ = std::io::copy(&mut s2, &mut c2);
-                let _ = c2.shutdown(std::net::Shutdown::Both);
-            });
-        }
-    });
-    proxy_port
-}
-
-/// A loopback TCP proxy to `port` that holds back the broker's first reply on every
-/// connection (the CONNACK) for `delay`.
-pub fn delaying_proxy(port: u16, delay: Duration) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let proxy_port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(client) = conn else { return };
-            let Ok(server) = TcpStream::connect(("127.0.0.1", port)) else {
-                continue;
-            };
-            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-            let (mut c1, mut s1) = (client, server);
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut c1, &mut s1);
-                let _ = s1.shutdown(std::net::Shutdown::Both);
-            });
-            std::thread::spawn(move || {
-                use std::io::{Read, Write};
                 let mut buf = [0u8; 4096];
                 let mut first = true;
                 while let Ok(n) = s2.read(&mut buf) {
                     if n == 0 {
                         break;
                     }
-                    if first {
-                        std::thread::sleep(delay);
-                        first = false;
+                    if std::mem::take(&mut first) {
+                        std::thread::sleep(delay_first_reply);
                     }
                     if c2.write_all(&buf[..n]).is_err() {
                         break;
@@ -537,4 +520,35 @@ pub fn delaying_proxy(port: u16, delay: Duration) -> u16 {
         }
     });
     proxy_port
+}
+
+/// A libmosquitto client (`mosquitto_sub`) with a retained Will `0` on
+/// `sensors/connected/{id}`, connected once the broker has logged it.
+pub fn will_client(m: &Mosquitto, id: &str) -> std::process::Child {
+    let child = Command::new("mosquitto_sub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &m.port.to_string(),
+            "-i",
+            id,
+            "-t",
+            &format!("cmd/{id}"),
+        ])
+        .args([
+            "--will-topic",
+            &format!("sensors/connected/{id}"),
+            "--will-payload",
+            "0",
+            "--will-retain",
+        ])
+        .args(["--will-qos", "1"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the client to connect", Duration::from_secs(10), || {
+        m.log_text().contains(&format!("as {id} ")).then_some(())
+    });
+    child
 }
