@@ -184,19 +184,7 @@ fn json_payloads_carry_status_time_address_and_name() {
     let m = Mosquitto::start();
     let mut a = announce(&m.url(), &["jdev", "--payload", "json"]);
     wait_state(&m.url(), "jdev", "online", &[]);
-    let raw = Command::new("mosquitto_sub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &m.port.to_string(),
-            "-t",
-            "sensors/connected/jdev",
-            "-C",
-            "1",
-        ])
-        .output()
-        .unwrap();
+    let raw = m.sub_cmd(&["-t", "sensors/connected/jdev", "-C", "1"]);
     let text = String::from_utf8_lossy(&raw.stdout).trim().to_owned();
     assert!(
         text.starts_with("{\"status\":1,\"ts\":"),

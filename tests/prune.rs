@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::*;
 
@@ -64,20 +64,7 @@ fn yes_clears_offline_statuses_only() {
         "online and unknown rows survive"
     );
     // Really gone from the broker's store, not just from our table.
-    let raw = Command::new("mosquitto_sub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &m.port.to_string(),
-            "-t",
-            "sensors/connected/off1",
-            "--retained-only",
-            "-W",
-            "1",
-        ])
-        .output()
-        .unwrap();
+    let raw = m.sub_cmd(&["-t", "sensors/connected/off1", "--retained-only", "-W", "1"]);
     assert!(raw.stdout.is_empty());
 }
 
@@ -112,19 +99,7 @@ fn older_than_judges_payload_timestamps_and_keeps_statuses_without_one() {
 fn statuses_the_broker_would_not_clear_are_reported() {
     // Anonymous clients may read but not publish; a writer set the statuses.
     let m = Mosquitto::with_writer("topic read #\ntopic readwrite mqtt-scan/#\n");
-    m.pub_cmd(&[
-        "-u",
-        "writer",
-        "-P",
-        "pw",
-        "-r",
-        "-q",
-        "1",
-        "-t",
-        "sensors/connected/stuck",
-        "-m",
-        "0",
-    ]);
+    m.retain_as_writer("sensors/connected/stuck", "0");
     let out = prune(&m.url(), &["--yes"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(

@@ -197,19 +197,7 @@ fn a_session_reports_changes_made_while_the_watcher_was_stopped() {
 fn a_session_for_a_read_only_user_still_gets_its_snapshot() {
     // Anonymous clients may read but not publish: the session's probe is dropped.
     let m = Mosquitto::with_writer("topic read #\ntopic read $SYS/#\n");
-    m.pub_cmd(&[
-        "-u",
-        "writer",
-        "-P",
-        "pw",
-        "-r",
-        "-q",
-        "1",
-        "-t",
-        "sensors/connected/ro",
-        "-m",
-        "1",
-    ]);
+    m.retain_as_writer("sensors/connected/ro", "1");
     for version in ["3.1.1", "5"] {
         let session = format!("ro-{version}-{}", m.port);
         let w = Watch::start(

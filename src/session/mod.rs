@@ -185,10 +185,6 @@ impl Session {
         }
     }
 
-    pub async fn next(&mut self) -> Option<Event> {
-        self.events.recv().await
-    }
-
     /// Up to `limit` events at once (0: the session task has ended). Cancel-safe.
     pub async fn recv_many(&mut self, buf: &mut Vec<Event>, limit: usize) -> usize {
         self.events.recv_many(buf, limit).await

@@ -140,6 +140,17 @@ impl Detail {
         }
     }
 
+    /// Whether the detail is this word (case-insensitive), without building its text.
+    pub fn is(&self, payload: &Payload, word: &str) -> bool {
+        match (self, payload) {
+            (Detail::Value(v), _) => v
+                .as_str()
+                .is_some_and(|s| s.trim().eq_ignore_ascii_case(word)),
+            (Detail::Word, Payload::Text(t)) => t.trim().eq_ignore_ascii_case(word),
+            _ => false,
+        }
+    }
+
     /// The detail as one word of text: strings as they are, `true`, `2`.
     pub fn text<'a>(&'a self, payload: &'a Payload) -> Option<Cow<'a, str>> {
         match (self, payload) {

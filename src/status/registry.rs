@@ -280,19 +280,19 @@ impl Registry {
         now: DateTime<Utc>,
         mut out: Option<&mut Vec<Change>>,
     ) -> Outcome {
-        let Some((name, source)) = self.sources.iter().find_map(|s| {
+        // The name borrows from the topic (nearly always): it is owned only on insert.
+        let Some((name, source)) = self.sources.iter().enumerate().find_map(|(i, s)| {
             let name = s.pattern.name(obs.topic)?;
-            Some((s.fixed_name.map_or(name, std::borrow::Cow::Borrowed), s))
+            Some((s.fixed_name.map_or(name, std::borrow::Cow::Borrowed), i))
         }) else {
             return Outcome::NoMatch;
         };
-        let (rule, label) = (source.rule, Arc::clone(&source.label));
-        let name = name.into_owned();
+        let rule = self.sources[source].rule;
         let mut parsed = match rule {
             Rule::Payload => {
                 if obs.payload.is_empty() {
                     // A cleared retained message: the client's status is gone.
-                    let hash = self.hasher.hash_one(name.as_str());
+                    let hash = self.hasher.hash_one(name.as_ref());
                     return match self.position(&name, hash) {
                         Some(i) => Outcome::Changed {
                             from: Some(self.remove(i, hash).state),
@@ -315,19 +315,20 @@ impl Registry {
                 parsed
             }
         };
-        // Homie 5: a device whose root is lost is lost too.
-        if let Some(root) = self.roots.get(&name) {
-            if self.get(root).is_some_and(is_lost) {
-                parsed.state = State::Offline;
-                parsed.detail = Detail::Value(Box::new(serde_json::Value::String("lost".into())));
+        // Homie 5: a device whose root is lost is lost too. (Only once some device has a
+        // root: no other fleet pays for the lookups.)
+        let mut lost_now = false;
+        if !self.roots.is_empty() {
+            if let Some(root) = self.roots.get(name.as_ref()) {
+                if self.get(root).is_some_and(is_lost) {
+                    parsed.state = State::Offline;
+                    parsed.detail =
+                        Detail::Value(Box::new(serde_json::Value::String("lost".into())));
+                }
             }
+            lost_now = parsed.detail.is(&parsed.payload, "lost");
         }
-        let lost_now = matches!(&parsed.detail, Detail::Word | Detail::Value(_))
-            && parsed
-                .detail
-                .text(&parsed.payload)
-                .is_some_and(|d| d.eq_ignore_ascii_case("lost"));
-        let outcome = self.upsert(&name, obs, parsed, &label, now);
+        let outcome = self.upsert(&name, obs, parsed, source, now);
         if matches!(outcome, Outcome::Changed { .. }) {
             if rule == Rule::NodeDeath {
                 self.cascade(&name, "NDEATH", now, out.as_deref_mut(), |_, n, node| {
@@ -339,7 +340,7 @@ impl Registry {
                 let roots = &self.roots;
                 let children: Vec<String> = roots
                     .iter()
-                    .filter(|(_, root)| **root == name)
+                    .filter(|(_, root)| **root == *name)
                     .map(|(c, _)| c.clone())
                     .collect();
                 self.cascade(&name, "lost", now, out, |_, n, _| {
@@ -356,9 +357,10 @@ impl Registry {
         name: &str,
         obs: &Observation<'_>,
         parsed: payload::Parsed,
-        source: &Arc<str>,
+        source: usize,
         now: DateTime<Utc>,
     ) -> Outcome {
+        let label = &self.sources[source].label;
         let hash = self.hasher.hash_one(name);
         let found = self.position(name, hash);
         // Without a timestamp in the payload, a retained message says nothing about when.
@@ -389,8 +391,8 @@ impl Registry {
             row.epoch = self.epoch;
             row.retained_ever |= obs.retained;
             row.extra = extra;
-            if !Arc::ptr_eq(&row.source, source) {
-                row.source = Arc::clone(source);
+            if !Arc::ptr_eq(&row.source, label) {
+                row.source = Arc::clone(label);
             }
             return if from == parsed.state {
                 Outcome::Unchanged
@@ -413,7 +415,7 @@ impl Registry {
             last_seen: now,
             changes: 0,
             extra,
-            source: Arc::clone(source),
+            source: Arc::clone(label),
             epoch: self.epoch,
             retained_ever: obs.retained,
         };

@@ -152,6 +152,22 @@ impl Mosquitto {
         );
     }
 
+    /// `mosquitto_sub` (libmosquitto) against this broker, with the given extra arguments.
+    pub fn sub_cmd(&self, args: &[&str]) -> Output {
+        Command::new("mosquitto_sub")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// A retained status published by the `writer` of [`Mosquitto::with_writer`].
+    pub fn retain_as_writer(&self, topic: &str, payload: &str) {
+        self.pub_cmd(&[
+            "-u", "writer", "-P", "pw", "-r", "-q", "1", "-t", topic, "-m", payload,
+        ]);
+    }
+
     /// A retained status at QoS 1, as a client following the convention publishes it.
     pub fn retain(&self, topic: &str, payload: &str) {
         self.pub_cmd(&["-r", "-q", "1", "-t", topic, "-m", payload]);
