@@ -5,7 +5,7 @@ pub mod events;
 pub mod json;
 pub mod table;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::status::{Row, Summary};
@@ -24,7 +24,7 @@ pub struct Scan<'a> {
 
 /// RFC 3339 UTC, fractions only when there are any (`2026-11-21T10:00:01Z`).
 pub fn time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    crate::status::rfc3339::Rfc3339::new(t).as_str().to_owned()
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub mod pattern;
 pub mod payload;
 pub mod presets;
 pub mod registry;
+pub mod rfc3339;
 pub mod sparkplug;
 
 pub use escape::escape;

@@ -140,6 +140,17 @@ impl Detail {
         }
     }
 
+    /// The detail, borrowed, to serialize: `value` without the copy.
+    pub fn as_json<'a>(&'a self, payload: &'a Payload) -> Option<DetailJson<'a>> {
+        match (self, payload) {
+            (Detail::Value(v), _) => Some(DetailJson::Value(v)),
+            (Detail::Word, Payload::Text(t)) => {
+                Some(DetailJson::Word(truncated(t.trim(), DETAIL_MAX)))
+            }
+            _ => None,
+        }
+    }
+
     /// Whether the detail is this word (case-insensitive), without building its text.
     pub fn is(&self, payload: &Payload, word: &str) -> bool {
         match (self, payload) {
@@ -162,6 +173,14 @@ impl Detail {
             _ => None,
         }
     }
+}
+
+/// A detail as JSON, borrowed from its row.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum DetailJson<'a> {
+    Word(Cow<'a, str>),
+    Value(&'a Value),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -205,14 +224,19 @@ pub fn parse(bytes: &[u8], vocab: &Vocabulary) -> Parsed {
 }
 
 pub(crate) fn truncate(s: &str, max: usize) -> String {
+    truncated(s, max).into_owned()
+}
+
+/// `s` cut to at most `max` bytes on a character boundary, with `…` when cut.
+fn truncated(s: &str, max: usize) -> Cow<'_, str> {
     if s.len() <= max {
-        return s.to_owned();
+        return Cow::Borrowed(s);
     }
     let mut end = max;
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}…", &s[..end])
+    Cow::Owned(format!("{}…", &s[..end]))
 }
 
 fn parse_json(value: Value, vocab: &Vocabulary) -> Parsed {

@@ -15,6 +15,7 @@ use super::natural::natural_cmp;
 use super::pattern::Pattern;
 use super::payload::{self, Detail, Payload, State, Vocabulary};
 use super::presets::Rule;
+use super::rfc3339;
 use super::sparkplug;
 
 /// One message as the session saw it.
@@ -101,12 +102,12 @@ impl Serialize for Row {
         let mut r = s.serialize_struct("Row", 12)?;
         r.serialize_field("name", &self.name)?;
         r.serialize_field("state", &self.state)?;
-        r.serialize_field("detail", &self.detail.value(&self.payload))?;
+        r.serialize_field("detail", &self.detail.as_json(&self.payload))?;
         r.serialize_field("topic", &self.topic)?;
         r.serialize_field("payload", &self.payload)?;
         r.serialize_field("retained", &self.retained)?;
-        r.serialize_field("since", &self.since)?;
-        r.serialize_field("last_seen", &self.last_seen)?;
+        r.serialize_field("since", &rfc3339::opt(self.since))?;
+        r.serialize_field("last_seen", &rfc3339::Time(self.last_seen))?;
         r.serialize_field("ip", &self.ip())?;
         r.serialize_field("changes", &self.changes)?;
         r.serialize_field("reported_name", &self.reported_name())?;
@@ -140,7 +141,7 @@ impl Serialize for Change {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut r = s.serialize_struct("Change", 8)?;
         r.serialize_field("event", "change")?;
-        r.serialize_field("time", &self.time)?;
+        r.serialize_field("time", &rfc3339::Time(self.time))?;
         r.serialize_field("name", &self.name)?;
         r.serialize_field("from", &self.from)?;
         r.serialize_field("to", self.to_word())?;
