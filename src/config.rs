@@ -108,6 +108,7 @@ fn read_password_file(path: &std::path::Path) -> anyhow::Result<String> {
             tls::io_reason(&e)
         ))
     })?;
+    warn_if_others_can_read(path);
     let first = text.split('\n').next().unwrap_or("").trim_end_matches('\r');
     if first.is_empty() {
         return Err(usage(format!(
@@ -116,6 +117,22 @@ fn read_password_file(path: &std::path::Path) -> anyhow::Result<String> {
         )));
     }
     Ok(first.to_owned())
+}
+
+/// A password file that the group or others may read or write gets a warning (as
+/// mosquitto does for its password file), not a refusal: container secrets are often
+/// mounted 0644 or 0444, and the user may not be able to change that.
+fn warn_if_others_can_read(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            eprintln!(
+                "mqtt-scan: warning: --password-file {} is accessible by other users (mode {mode:04o}): chmod 600 it",
+                crate::status::escape(&path.display().to_string())
+            );
+        }
+    }
 }
 
 /// `mqtt-scan-` and 16 random hex digits.
