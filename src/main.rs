@@ -26,17 +26,14 @@ fn main() -> ExitCode {
         Ok(parsed) => parsed,
         Err(e) => return clap_error(&e),
     };
-    // Anyone on the machine can read a command line (`ps`): say so, once, on stderr.
-    if password_on_command_line(&matches) {
-        eprintln!("mqtt-scan: warning: --password is visible to other users in ps; use MQTT_SCAN_PASSWORD or --password-file");
-    }
+    let password_flag = password_on_command_line(&matches);
     // For a monitor, every failure of `check` is UNKNOWN (3), never a usage error's 2,
     // which it would read as CRITICAL.
     let check_format = match &cli.command {
         Command::Check(args) => Some(args.format),
         _ => None,
     };
-    match run(&cli) {
+    match run(&cli, password_flag) {
         Ok(code) => code.into(),
         Err(e) => {
             let message = format!("{e:#}");
@@ -53,7 +50,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> anyhow::Result<Exit> {
+fn run(cli: &Cli, password_flag: bool) -> anyhow::Result<Exit> {
     if matches!(cli.command, Command::Presets) || cli.topics.presets.iter().any(|p| p == "help") {
         print!("{}", mqtt_scan::status::presets::listing());
         return Ok(Exit::Success);
@@ -72,6 +69,14 @@ fn run(cli: &Cli) -> anyhow::Result<Exit> {
     }
     let conn = Connection::from_args(&cli.connection)?;
     let scan = Scan::from_args(&cli.topics)?;
+    // Anyone on the machine can read a command line (`ps`): say so, once, on stderr (after
+    // the arguments are known to be good, so a usage error stays one line).
+    if password_flag {
+        eprintln!("mqtt-scan: warning: --password is visible to other users in ps; use MQTT_SCAN_PASSWORD or --password-file");
+    }
+    for warning in &conn.warnings {
+        eprintln!("mqtt-scan: warning: {warning}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
