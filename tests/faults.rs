@@ -336,7 +336,7 @@ fn watch_text_events_through_repeated_restarts_end_right() {
     }
     for line in w.lines() {
         assert!(
-            !line.chars().any(|c| c.is_control()),
+            !line.chars().any(char::is_control),
             "one clean line per event: {line:?}"
         );
     }

@@ -246,9 +246,10 @@ fn random_payload(rng: &mut Rng) -> Vec<u8> {
         }
         500..=699 => {
             let mut v = Vec::new();
-            for _ in 0..1 + rng.below(6) {
+            for _ in 0..=rng.below(6) {
                 if rng.below(2) == 0 {
-                    v.extend_from_slice(*rng.pick(HOSTILE));
+                    let bytes: &[u8] = rng.pick::<&[u8]>(HOSTILE);
+                    v.extend_from_slice(bytes);
                 } else {
                     v.extend_from_slice(rng.pick(WORDS).as_bytes());
                 }
@@ -257,7 +258,8 @@ fn random_payload(rng: &mut Rng) -> Vec<u8> {
         }
         700..=899 => {
             let key = *rng.pick(&["status", "state", "connected", "online", "value", "x"]);
-            let hostile = String::from_utf8_lossy(*rng.pick(HOSTILE)).into_owned();
+            let bytes: &[u8] = rng.pick::<&[u8]>(HOSTILE);
+            let hostile = String::from_utf8_lossy(bytes).into_owned();
             let value = match rng.below(6) {
                 0 => serde_json::json!(rng.pick(WORDS)),
                 1 => serde_json::json!(rng.below(3)),
@@ -391,7 +393,7 @@ fn ten_thousand_random_statuses_published_while_list_and_watch_run() {
 
     // `list` in every format, over and over, while the messages arrive.
     let done = std::sync::Arc::new(AtomicBool::new(false));
-    let lister = {
+    let background = {
         let (done, url) = (done.clone(), url.clone());
         std::thread::spawn(move || {
             let mut runs = 0;
@@ -412,7 +414,7 @@ fn ten_thousand_random_statuses_published_while_list_and_watch_run() {
         started.elapsed()
     );
     done.store(true, Ordering::SeqCst);
-    let runs = lister
+    let runs = background
         .join()
         .expect("list held up while the messages arrived");
     assert!(runs >= 1);

@@ -372,6 +372,9 @@ fn password_file_problems_are_usage_errors() {
     assert!(stderr(&out).contains("the first line is empty"));
 }
 
+/// Command-line flags and environment variables.
+type Way<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>);
+
 /// A password file only its owner can read.
 fn private_file(dir: &Path, name: &str, contents: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
@@ -447,10 +450,10 @@ fn the_password_never_appears_in_any_output_of_any_command() {
         (&closed, "correct horse"),
     ] {
         let url_with_pw = format!("mqtt://scanner:{}@{host}", pw.replace(' ', "%20"));
-        let (good_or_bad, _) = if pw == "correct horse" {
-            (good.to_str().unwrap(), ())
+        let good_or_bad = if pw == "correct horse" {
+            good.to_str().unwrap()
         } else {
-            (bad.to_str().unwrap(), ())
+            bad.to_str().unwrap()
         };
         let commands: Vec<(Vec<&str>, Option<std::time::Duration>)> = vec![
             (vec!["list"], None),
@@ -465,7 +468,7 @@ fn the_password_never_appears_in_any_output_of_any_command() {
         ];
         for (command, run_for) in &commands {
             // The password by flag, by variable, by file and in the URL.
-            let ways: Vec<(Vec<&str>, Vec<(&str, &str)>)> = vec![
+            let ways: Vec<Way> = vec![
                 (vec!["-b", host, "-u", "scanner", "--password", pw], vec![]),
                 (
                     vec!["-b", host, "-u", "scanner"],

@@ -685,7 +685,7 @@ pub fn dropping_proxy(port: u16, nth: usize) -> u16 {
                     let sys = body.len() > 6 && &body[2..7] == b"$SYS/";
                     let dropped = retained_publish && !sys && {
                         seen += 1;
-                        seen % nth == 0
+                        seen.is_multiple_of(nth)
                     };
                     if !dropped && (to.write_all(&header).is_err() || to.write_all(&body).is_err())
                     {
