@@ -38,6 +38,9 @@ pub struct Connection {
     pub version: MqttVersion,
     pub keepalive: Duration,
     pub connect_timeout: Duration,
+    /// Warnings for stderr (`--insecure`, a password file others can read), printed once
+    /// the whole command line is known to be good.
+    pub warnings: Vec<String>,
 }
 
 impl Connection {
@@ -66,8 +69,13 @@ impl Connection {
         };
         // Flags win over credentials in the URL.
         let username = args.username.clone().or_else(|| broker.username.clone());
+        let mut warnings = Vec::new();
         let password = match (&args.password_file, &args.password) {
-            (Some(path), _) => Some(read_password_file(path)?),
+            (Some(path), _) => {
+                let password = read_password_file(path)?;
+                warnings.extend(others_can_read(path));
+                Some(password)
+            }
             (None, Some(p)) => Some(p.clone()),
             (None, None) => broker.password.clone(),
         };
@@ -85,7 +93,7 @@ impl Connection {
             return Err(usage("--client-id must be 1 to 65535 bytes long"));
         }
         if args.insecure {
-            eprintln!("mqtt-scan: warning: --insecure: the broker's certificate is not verified");
+            warnings.push("--insecure: the broker's certificate is not verified".to_owned());
         }
         Ok(Self {
             broker,
@@ -96,6 +104,7 @@ impl Connection {
             version: args.mqtt_version,
             keepalive: Duration::from_secs(u64::from(args.keepalive)),
             connect_timeout: args.connect_timeout.max(Duration::from_millis(1)),
+            warnings,
         })
     }
 }
@@ -116,6 +125,20 @@ fn read_password_file(path: &std::path::Path) -> anyhow::Result<String> {
         )));
     }
     Ok(first.to_owned())
+}
+
+/// A password file that the group or others may read or write gets a warning (as
+/// mosquitto does for its password file), not a refusal: container secrets are often
+/// mounted 0644 or 0444, and the user may not be able to change that.
+fn others_can_read(path: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "--password-file {} is accessible by other users (mode {mode:04o}): chmod 600 it",
+            crate::status::escape(&path.display().to_string())
+        )
+    })
 }
 
 /// `mqtt-scan-` and 16 random hex digits.

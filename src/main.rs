@@ -1,7 +1,8 @@
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
-use clap::{CommandFactory, Parser};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
 use mqtt_scan::cli::{CheckFormat, Cli, Command};
 use mqtt_scan::commands;
@@ -18,17 +19,21 @@ fn main() -> ExitCode {
             .unwrap_or_default();
         eprintln!("mqtt-scan: internal error: {msg} (this is a bug: please report it)");
     }));
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let (cli, matches) = match Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)))
+    {
+        Ok(parsed) => parsed,
         Err(e) => return clap_error(&e),
     };
+    let password_flag = password_on_command_line(&matches);
     // For a monitor, every failure of `check` is UNKNOWN (3), never a usage error's 2,
     // which it would read as CRITICAL.
     let check_format = match &cli.command {
         Command::Check(args) => Some(args.format),
         _ => None,
     };
-    match run(&cli) {
+    match run(&cli, password_flag) {
         Ok(code) => code.into(),
         Err(e) => {
             let message = format!("{e:#}");
@@ -45,7 +50,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> anyhow::Result<Exit> {
+fn run(cli: &Cli, password_flag: bool) -> anyhow::Result<Exit> {
     if matches!(cli.command, Command::Presets) || cli.topics.presets.iter().any(|p| p == "help") {
         print!("{}", mqtt_scan::status::presets::listing());
         return Ok(Exit::Success);
@@ -64,6 +69,14 @@ fn run(cli: &Cli) -> anyhow::Result<Exit> {
     }
     let conn = Connection::from_args(&cli.connection)?;
     let scan = Scan::from_args(&cli.topics)?;
+    // Anyone on the machine can read a command line (`ps`): say so, once, on stderr (after
+    // the arguments are known to be good, so a usage error stays one line).
+    if password_flag {
+        eprintln!("mqtt-scan: warning: --password is visible to other users in ps; use MQTT_SCAN_PASSWORD or --password-file");
+    }
+    for warning in &conn.warnings {
+        eprintln!("mqtt-scan: warning: {warning}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -89,6 +102,19 @@ fn run(cli: &Cli) -> anyhow::Result<Exit> {
             Command::Presets | Command::Completions { .. } | Command::Man => Ok(Exit::Success),
         }
     })
+}
+
+/// Whether `--password` came from the command line (not MQTT_SCAN_PASSWORD), before or
+/// after the subcommand.
+fn password_on_command_line(matches: &ArgMatches) -> bool {
+    let mut m = Some(matches);
+    while let Some(cur) = m {
+        if cur.value_source("password") == Some(ValueSource::CommandLine) {
+            return true;
+        }
+        m = cur.subcommand().map(|(_, sub)| sub);
+    }
+    false
 }
 
 /// Help and version print as usual; a usage error becomes one `mqtt-scan: ` line, exit 2

@@ -3,6 +3,8 @@
 
 mod common;
 
+const PS_WARNING: &str = "mqtt-scan: warning: --password is visible to other users in ps; use MQTT_SCAN_PASSWORD or --password-file";
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -327,7 +329,7 @@ fn a_wrong_password_is_not_authorized_and_never_echoed() {
     assert_eq!(
         stderr(&out),
         format!(
-            "mqtt-scan: not authorized by 127.0.0.1:{}: check --username/--password\n",
+            "{PS_WARNING}\nmqtt-scan: not authorized by 127.0.0.1:{}: check --username/--password\n",
             m.port
         )
     );
@@ -368,4 +370,304 @@ fn password_file_problems_are_usage_errors() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("the first line is empty"));
+}
+
+/// Command-line flags and environment variables.
+type Way<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>);
+
+/// A password file only its owner can read.
+fn private_file(dir: &Path, name: &str, contents: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = write(dir, name, contents);
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    p
+}
+
+/// Runs mqtt-scan with `args` and `env`, for at most `run_for` when it is long-running
+/// (then SIGTERM), and returns everything it printed.
+fn run_capture(
+    args: &[&str],
+    env: &[(&str, &str)],
+    run_for: Option<std::time::Duration>,
+) -> (Option<i32>, String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_remove("MQTT_SCAN_PASSWORD")
+        .env_remove("MQTT_SCAN_TOPIC")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    if let Some(d) = run_for {
+        // Long-running commands: let them work, then ask them to end.
+        let end = std::time::Instant::now() + d;
+        while std::time::Instant::now() < end && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        if child.try_wait().unwrap().is_none() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_password_never_appears_in_any_output_of_any_command() {
+    let m = auth_broker();
+    m.pub_cmd(&[
+        "-u",
+        "scanner",
+        "-P",
+        "correct horse",
+        "-r",
+        "-t",
+        "sensors/connected/s1",
+        "-m",
+        "0",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let good = private_file(dir.path(), "good", "correct horse\n");
+    let bad = private_file(dir.path(), "bad", "correct horse-not\n");
+    let log = dir.path().join("changes.log");
+    let log_arg = log.to_str().unwrap();
+    let hp = format!("127.0.0.1:{}", m.port);
+    let closed = format!("127.0.0.1:{}", free_port());
+    let secrets = ["correct horse", "correct%20horse", "correct+horse"];
+    let short = Some(std::time::Duration::from_millis(800));
+    let mut runs = 0;
+    for (host, pw) in [
+        (&hp, "correct horse"),
+        (&hp, "correct horse-not"),
+        (&closed, "correct horse"),
+    ] {
+        let url_with_pw = format!("mqtt://scanner:{}@{host}", pw.replace(' ', "%20"));
+        let good_or_bad = if pw == "correct horse" {
+            good.to_str().unwrap()
+        } else {
+            bad.to_str().unwrap()
+        };
+        let commands: Vec<(Vec<&str>, Option<std::time::Duration>)> = vec![
+            (vec!["list"], None),
+            (vec!["list", "--json"], None),
+            (vec!["list", "--format", "csv"], None),
+            (vec!["check", "--expect", "s1"], None),
+            (vec!["check", "--format", "json"], None),
+            (vec!["prune"], None),
+            (vec!["watch", "--log", log_arg], short),
+            (vec!["watch", "--format", "jsonl"], short),
+            (vec!["announce", "a1"], short),
+        ];
+        for (command, run_for) in &commands {
+            // The password by flag, by variable, by file and in the URL.
+            let ways: Vec<Way> = vec![
+                (vec!["-b", host, "-u", "scanner", "--password", pw], vec![]),
+                (
+                    vec!["-b", host, "-u", "scanner"],
+                    vec![("MQTT_SCAN_PASSWORD", pw)],
+                ),
+                (
+                    vec!["-b", host, "-u", "scanner", "--password-file", good_or_bad],
+                    vec![],
+                ),
+                (vec!["-b", &url_with_pw], vec![]),
+                (vec![], vec![("MQTT_SCAN_BROKER", &url_with_pw)]),
+            ];
+            for (flags, env) in &ways {
+                let mut args = command.clone();
+                args.extend(flags.iter().copied());
+                let (code, out, err) = run_capture(&args, env, *run_for);
+                runs += 1;
+                for s in secrets {
+                    assert!(!out.contains(s), "{args:?} {env:?}: stdout has it: {out}");
+                    assert!(!err.contains(s), "{args:?} {env:?}: stderr has it: {err}");
+                }
+                for line in err.lines() {
+                    assert!(line.starts_with("mqtt-scan: "), "{args:?}: {err}");
+                }
+                let by_flag = flags.contains(&"--password");
+                assert_eq!(
+                    err.matches("--password is visible to other users in ps")
+                        .count(),
+                    usize::from(by_flag),
+                    "{args:?}: the ps warning exactly when the flag is used: {err}"
+                );
+                if command[0] == "check" {
+                    assert_eq!(out.lines().count(), 1, "{args:?}: one plugin line: {out}");
+                    assert!(code.is_some_and(|c| c <= 3), "{args:?}: {code:?}");
+                }
+            }
+        }
+    }
+    assert!(runs >= 100);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("\"s1\""), "the log worked: {logged}");
+    assert!(!logged.contains("correct"), "{logged}");
+}
+
+#[test]
+fn help_man_and_completions_never_show_secrets_from_the_environment() {
+    let env = [
+        ("MQTT_SCAN_PASSWORD", "hunter2-env"),
+        ("MQTT_SCAN_BROKER", "mqtt://u:pw-in-url@h"),
+        ("MQTT_SCAN_USERNAME", "someone"),
+    ];
+    let mut invocations: Vec<Vec<&str>> = vec![
+        vec!["--help"],
+        vec!["-h"],
+        vec!["man"],
+        vec!["completions", "bash"],
+        vec!["completions", "zsh"],
+    ];
+    for sub in [
+        "list", "watch", "check", "announce", "prune", "demo", "presets",
+    ] {
+        invocations.push(vec![sub, "--help"]);
+        invocations.push(vec![sub, "-h"]);
+    }
+    for args in invocations {
+        let (code, out, err) = run_capture(&args, &env, None);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        for secret in ["hunter2-env", "pw-in-url"] {
+            assert!(!out.contains(secret), "{args:?}: {out}");
+            assert!(!err.contains(secret), "{args:?}: {err}");
+        }
+    }
+}
+
+#[test]
+fn a_password_file_others_can_read_is_used_with_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let m = auth_broker();
+    let dir = tempfile::tempdir().unwrap();
+    let pw = private_file(dir.path(), "pw", "correct horse\n");
+    let args = [
+        "list",
+        "-u",
+        "scanner",
+        "--password-file",
+        pw.to_str().unwrap(),
+    ];
+    let out = scan(&m.url(), &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "", "0600: no warning");
+    for mode in [0o640, 0o644, 0o604, 0o444] {
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(mode)).unwrap();
+        let out = scan(&m.url(), &args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(
+            stderr(&out),
+            format!(
+                "mqtt-scan: warning: --password-file {} is accessible by other users (mode {mode:04o}): chmod 600 it\n",
+                pw.display()
+            )
+        );
+    }
+    // check: the warning on stderr, its verdict alone on stdout.
+    let out = scan(
+        &m.url(),
+        &[
+            "check",
+            "-u",
+            "scanner",
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(stdout(&out).lines().count(), 1, "{}", stdout(&out));
+    assert!(stdout(&out).starts_with("MQTT-SCAN OK"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("accessible by other users"));
+}
+
+#[test]
+fn check_usage_errors_stay_unknown_and_one_line_whatever_the_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let loose = write(dir.path(), "pw", "x\n");
+    for args in [
+        vec!["check", "--password", "s3cr3t", "-u", "u", "--bogus"],
+        vec![
+            "check",
+            "--password",
+            "s3cr3t",
+            "-u",
+            "u",
+            "--warn-offline",
+            "many",
+        ],
+        vec!["check", "--password", "s3cr3t"],
+        vec!["check", "-u", "u", "--password-file", "/nonexistent/pw"],
+        vec![
+            "check",
+            "-u",
+            "u",
+            "--password-file",
+            loose.to_str().unwrap(),
+            "-t",
+            "a/#/b",
+        ],
+        vec![
+            "check",
+            "--insecure",
+            "-b",
+            "mqtts://127.0.0.1:1",
+            "-t",
+            "a/#/b",
+        ],
+    ] {
+        let (code, out, err) = run_capture(&args, &[], None);
+        assert_eq!(code, Some(3), "{args:?}: {out} {err}");
+        assert_eq!(out.lines().count(), 1, "{args:?}: {out}");
+        assert!(out.starts_with("MQTT-SCAN UNKNOWN - "), "{args:?}: {out}");
+        assert!(
+            !out.contains("s3cr3t") && !err.contains("s3cr3t"),
+            "{args:?}"
+        );
+        assert!(
+            !err.contains("warning"),
+            "{args:?}: no warning before a usage error: {err}"
+        );
+    }
+}
+
+#[test]
+fn insecure_warns_for_every_command() {
+    let (m, pki) = tls_broker(false);
+    publish_tls(&m, &pki, "sensors/connected/t1", "1");
+    let url = format!("mqtts://127.0.0.1:{}", m.port);
+    let warning = "mqtt-scan: warning: --insecure: the broker's certificate is not verified";
+    let short = Some(std::time::Duration::from_millis(1500));
+    for (args, run_for) in [
+        (vec!["list"], None),
+        (vec!["check"], None),
+        (vec!["prune"], None),
+        (vec!["watch"], short),
+        (vec!["announce", "t2"], short),
+    ] {
+        let mut all = args.clone();
+        all.extend(["-b", &url, "--insecure"]);
+        let (code, out, err) = run_capture(&all, &[], run_for);
+        assert_eq!(code, Some(0), "{args:?}: {out} {err}");
+        assert_eq!(err.matches(warning).count(), 1, "{args:?}: {err}");
+        assert!(!out.contains("warning"), "{args:?}: {out}");
+        if args[0] == "check" {
+            assert!(out.starts_with("MQTT-SCAN OK"), "{out}");
+            assert_eq!(out.lines().count(), 1);
+        }
+        if args[0] == "watch" {
+            assert!(out.contains(" t1 "), "it worked: {out}");
+        }
+    }
+    // Without --insecure and without the CA: verification is on by default.
+    let out = scan(&url, &["list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).starts_with("mqtt-scan: certificate verify failed"));
 }

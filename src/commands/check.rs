@@ -18,7 +18,8 @@ pub async fn run(conn: &Connection, scan: &Scan, args: &CheckArgs) -> anyhow::Re
         Some(path) => read_state(path)?,
         None => BTreeMap::new(),
     };
-    let (session, registry, complete) = super::take_snapshot(conn, scan, &args.snapshot).await?;
+    let (session, registry, complete) =
+        super::take_snapshot(conn, scan, &args.snapshot, false).await?;
     session.close().await;
     if !complete {
         // A partial table would judge present clients missing: say so instead.

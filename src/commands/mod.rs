@@ -122,11 +122,13 @@ pub async fn take_snapshot(
     conn: &Connection,
     scan: &Scan,
     args: &SnapshotArgs,
+    count_retained: bool,
 ) -> anyhow::Result<(Session, Registry, bool)> {
     let spec = Spec {
         filters: scan.filters(),
         reconnect: false,
         persistent: None,
+        count_retained,
     };
     let mut session = Session::connect(conn, spec).await?;
     let mut registry = Registry::new(scan.sources.clone(), scan.vocab.clone());

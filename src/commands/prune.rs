@@ -103,7 +103,8 @@ async fn snapshot(
     scan: &Scan,
     args: &PruneArgs,
 ) -> anyhow::Result<(Session, Registry)> {
-    let (session, registry, complete) = super::take_snapshot(conn, scan, &args.snapshot).await?;
+    let (session, registry, complete) =
+        super::take_snapshot(conn, scan, &args.snapshot, false).await?;
     if !complete {
         eprintln!(
             "mqtt-scan: warning: the snapshot may be incomplete: --wait {} ended first (raise --wait); only what arrived is considered",

@@ -29,6 +29,8 @@ const MAX_OUTGOING: usize = 1 << 20;
 /// mosquitto announces itself here (retained); it queues retained messages before a later
 /// publish, so on mosquitto the probe's return ends the snapshot without a settle window.
 const VERSION_TOPIC: &str = "$SYS/broker/version";
+/// mosquitto's count of every retained message it holds, `$SYS` ones included.
+const RETAINED_COUNT_TOPIC: &str = "$SYS/broker/retained messages/count";
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// Every scanner's probes live under here; none of them is anyone's status.
 const PROBE_PREFIX: &str = "mqtt-scan/probe/";
@@ -80,6 +82,34 @@ pub struct Spec {
     /// broker keeps what is published while we are away. The retained snapshot is not
     /// taken over it (QoS 1 truncates large snapshots): use a second, clean session.
     pub persistent: Option<Duration>,
+    /// Subscribe to all of `$SYS` (not only the version) and count its retained messages
+    /// and the broker's own count of retained messages: see [`RetainedCounts`].
+    pub count_retained: bool,
+}
+
+/// What the broker says it holds, next to what reached us, for `list`'s completeness
+/// check. The `$SYS` side is filled in by the session task before the status SUBACK.
+#[derive(Debug, Default)]
+pub struct RetainedCounts {
+    /// `$SYS/broker/retained messages/count` (mosquitto), when the broker has one.
+    broker_total: std::sync::atomic::AtomicU64,
+    has_total: std::sync::atomic::AtomicBool,
+    /// Retained `$SYS` messages received (they are in the broker's count).
+    sys: std::sync::atomic::AtomicU64,
+}
+
+impl RetainedCounts {
+    /// The broker's count, if it sent one.
+    pub fn broker_total(&self) -> Option<u64> {
+        use std::sync::atomic::Ordering::Acquire;
+        self.has_total
+            .load(Acquire)
+            .then(|| self.broker_total.load(Acquire))
+    }
+
+    pub fn sys(&self) -> u64 {
+        self.sys.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 pub struct Session {
@@ -87,6 +117,9 @@ pub struct Session {
     client: Client,
     task: JoinHandle<()>,
     broker: String,
+    counts: Arc<RetainedCounts>,
+    /// Retained status messages received during the snapshot.
+    retained_statuses: u64,
 }
 
 #[derive(Clone)]
@@ -165,7 +198,16 @@ impl Session {
             format!("{:016x}", random_u64())
         };
         let probe = format!("{PROBE_PREFIX}{token}");
-        let task = tokio::spawn(run(event_loop, client.clone(), tx, ctx, spec, probe));
+        let counts = Arc::new(RetainedCounts::default());
+        let task = tokio::spawn(run(
+            event_loop,
+            client.clone(),
+            tx,
+            ctx,
+            spec,
+            probe,
+            Arc::clone(&counts),
+        ));
         let broker = conn.broker.to_string();
         match timeout(conn.connect_timeout, events.recv()).await {
             Ok(Some(Event::Connected { .. })) => Ok(Self {
@@ -173,6 +215,8 @@ impl Session {
                 client,
                 task,
                 broker,
+                counts,
+                retained_statuses: 0,
             }),
             Ok(Some(Event::Disconnected { reason, .. })) => Err(anyhow::anyhow!(reason)),
             Ok(_) => Err(anyhow::anyhow!(
@@ -183,6 +227,17 @@ impl Session {
                 Err(anyhow::anyhow!(timeout_message(&Context::new(conn))))
             }
         }
+    }
+
+    /// The retained messages the broker reported (meaningful after [`Session::snapshot`]
+    /// with `count_retained`).
+    pub fn counts(&self) -> &RetainedCounts {
+        &self.counts
+    }
+
+    /// Retained status messages received during [`Session::snapshot`].
+    pub fn retained_statuses(&self) -> u64 {
+        self.retained_statuses
     }
 
     /// Up to `limit` events at once (0: the session task has ended). Cancel-safe.
@@ -216,6 +271,7 @@ impl Session {
                                 }
                                 if m.retained {
                                     tracker.on_retained();
+                                    self.retained_statuses += 1;
                                 }
                                 registry.fold(&Observation { topic: &m.topic, payload: &m.payload, retained: m.retained }, now);
                             }
@@ -631,6 +687,7 @@ async fn run(
     ctx: Context,
     spec: Spec,
     probe: String,
+    counts: Arc<RetainedCounts>,
 ) {
     let status_patterns: Vec<Pattern> = spec
         .filters
@@ -668,7 +725,12 @@ async fn run(
                     probe_ack_pending
                 } else if sys_allowed {
                     awaiting_sys = true;
-                    client.subscribe(&[VERSION_TOPIC.to_owned()], 0, false)
+                    let sys = if spec.count_retained {
+                        "$SYS/#"
+                    } else {
+                        VERSION_TOPIC
+                    };
+                    client.subscribe(&[sys.to_owned()], 0, false)
                 } else {
                     client.subscribe(&all_filters, n_status, spec.persistent.is_some())
                 };
@@ -719,8 +781,13 @@ async fn run(
                     })
                 } else if topic.starts_with(PROBE_PREFIX) {
                     None
-                } else if topic == VERSION_TOPIC && !is_status(&topic) {
-                    ordered_broker = payload.starts_with(b"mosquitto");
+                } else if topic.starts_with("$SYS/") && !is_status(&topic) {
+                    if topic == VERSION_TOPIC {
+                        ordered_broker = payload.starts_with(b"mosquitto");
+                    }
+                    if retain && spec.count_retained {
+                        count_sys(&counts, &topic, &payload);
+                    }
                     None
                 } else {
                     let Some(message) = budgeted(&budget, topic, payload, retain).await else {
@@ -760,6 +827,21 @@ async fn run(
             if tx.send(event).is_err() {
                 break;
             }
+        }
+    }
+}
+
+/// A retained `$SYS` message: one more in the broker's count, and maybe the count itself.
+fn count_sys(counts: &RetainedCounts, topic: &str, payload: &[u8]) {
+    use std::sync::atomic::Ordering::Release;
+    counts.sys.fetch_add(1, Release);
+    if topic == RETAINED_COUNT_TOPIC {
+        if let Some(n) = std::str::from_utf8(payload)
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+        {
+            counts.broker_total.store(n, Release);
+            counts.has_total.store(true, Release);
         }
     }
 }

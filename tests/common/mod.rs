@@ -568,3 +568,188 @@ pub fn will_client(m: &Mosquitto, id: &str) -> std::process::Child {
     });
     child
 }
+
+/// A broker that keeps its retained messages over a restart (saved on every change).
+pub fn persistent_broker() -> Mosquitto {
+    Mosquitto::with(|port, dir| {
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nautosave_interval 1\nautosave_on_changes true\n",
+            dir.display()
+        )
+    })
+}
+
+/// A loopback TCP proxy to `port` that forwards the first `after` bytes the broker sends on
+/// each connection and then closes both sides: a connection cut in the middle of the
+/// retained snapshot. Returns the proxy's port.
+pub fn cutting_proxy(port: u16, after: usize) -> u16 {
+    limiting_proxy(port, after, true)
+}
+
+/// Like [`cutting_proxy`], but after `after` bytes the connection stays open and silent:
+/// what the broker sends next is swallowed (a broker that hangs after its CONNACK).
+pub fn stalling_proxy(port: u16, after: usize) -> u16 {
+    limiting_proxy(port, after, false)
+}
+
+fn limiting_proxy(port: u16, after: usize, close: bool) -> u16 {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(client) = conn else { return };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", port)) else {
+                continue;
+            };
+            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut c1, mut s1) = (client, server);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c1, &mut s1);
+                let _ = s1.shutdown(std::net::Shutdown::Both);
+            });
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut left = after;
+                while left > 0 {
+                    let Ok(n) = s2.read(&mut buf) else { break };
+                    if n == 0 {
+                        break;
+                    }
+                    let n = n.min(left);
+                    if c2.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    left -= n;
+                }
+                if !close {
+                    while matches!(s2.read(&mut buf), Ok(n) if n > 0) {}
+                }
+                let _ = c2.shutdown(std::net::Shutdown::Both);
+                let _ = s2.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    proxy_port
+}
+
+/// A loopback MQTT-aware proxy to `port` that silently drops every `nth` retained PUBLISH
+/// the broker sends outside `$SYS` (a lossy path between broker and client). Returns the
+/// proxy's port.
+pub fn dropping_proxy(port: u16, nth: usize) -> u16 {
+    use std::io::{BufReader, Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(client) = conn else { return };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", port)) else {
+                continue;
+            };
+            let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut c1, mut s1) = (client, server);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c1, &mut s1);
+                let _ = s1.shutdown(std::net::Shutdown::Both);
+            });
+            std::thread::spawn(move || {
+                let mut from = BufReader::with_capacity(1 << 16, s2);
+                let mut to = std::io::BufWriter::with_capacity(1 << 16, c2);
+                let mut seen = 0usize;
+                loop {
+                    // One MQTT packet: fixed header byte, variable-length remaining length.
+                    let mut first = [0u8; 1];
+                    if from.read_exact(&mut first).is_err() {
+                        break;
+                    }
+                    let mut header = vec![first[0]];
+                    let mut len = 0usize;
+                    let mut shift = 0;
+                    loop {
+                        let mut b = [0u8; 1];
+                        if from.read_exact(&mut b).is_err() {
+                            return;
+                        }
+                        header.push(b[0]);
+                        len |= usize::from(b[0] & 0x7f) << shift;
+                        shift += 7;
+                        if b[0] & 0x80 == 0 {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0u8; len];
+                    if from.read_exact(&mut body).is_err() {
+                        break;
+                    }
+                    let retained_publish = first[0] >> 4 == 3 && first[0] & 1 == 1;
+                    let sys = body.len() > 6 && &body[2..7] == b"$SYS/";
+                    let dropped = retained_publish && !sys && {
+                        seen += 1;
+                        seen.is_multiple_of(nth)
+                    };
+                    if !dropped && (to.write_all(&header).is_err() || to.write_all(&body).is_err())
+                    {
+                        break;
+                    }
+                    if from.buffer().is_empty() && to.flush().is_err() {
+                        break;
+                    }
+                }
+                let _ = to.flush();
+                let _ = to.get_ref().shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    proxy_port
+}
+
+/// A loopback TCP proxy to `port` with a gate: while closed, new connections are dropped
+/// as soon as they are accepted (the broker looks down); open ones are forwarded.
+pub struct Gate {
+    pub port: u16,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Gate {
+    pub fn new(port: u16) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy_port = listener.local_addr().unwrap().port();
+        let open = std::sync::Arc::new(AtomicBool::new(true));
+        let flag = open.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(client) = conn else { return };
+                if !flag.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", port)) else {
+                    continue;
+                };
+                let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (mut c1, mut s1) = (client, server);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c1, &mut s1);
+                    let _ = s1.shutdown(std::net::Shutdown::Both);
+                });
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s2, &mut c2);
+                    let _ = c2.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        Self {
+            port: proxy_port,
+            open,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    pub fn set_open(&self, open: bool) {
+        self.open.store(open, std::sync::atomic::Ordering::SeqCst);
+    }
+}

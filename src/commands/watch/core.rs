@@ -119,6 +119,7 @@ impl Watcher {
                 filters: filters.clone(),
                 reconnect: true,
                 persistent: opts.session_expiry,
+                count_retained: false,
             },
         )
         .await?;
@@ -255,6 +256,7 @@ impl Watcher {
                 filters,
                 reconnect: false,
                 persistent: None,
+                count_retained: false,
             };
             Session::connect(&conn, spec).await
         }));
