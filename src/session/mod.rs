@@ -600,6 +600,91 @@ impl Client {
                 .is_ok(),
         }
     }
+
+    /// A QoS 0 message that asks for no answer: it only carries our acknowledgement.
+    fn nudge(&self, topic: &str) {
+        // A full request queue only means the acknowledgement waits: harmless.
+        let _ = match self {
+            Client::V4(c) => c
+                .try_publish(topic, rumqttc::QoS::AtMostOnce, false, "")
+                .is_ok(),
+            Client::V5(c) => c
+                .try_publish(topic, v5::mqttbytes::QoS::AtMostOnce, false, "")
+                .is_ok(),
+        };
+    }
+}
+
+/// Keeps mosquitto from stalling the snapshot's last steps. mosquitto leaves Nagle's
+/// algorithm on: after one small packet it holds the next back until we acknowledge the
+/// first, and the kernel delays an acknowledgement that has nothing to ride on by up to
+/// 40 ms. While the probe is out, whenever nothing has arrived for a millisecond, a QoS 0
+/// message to a topic nobody subscribes to carries the acknowledgement at once (nothing
+/// comes back, which would stall the same way). A steady stream never pauses, so a large
+/// snapshot sends few.
+struct Nudger {
+    state: Arc<NudgeState>,
+}
+
+#[derive(Default)]
+struct NudgeState {
+    armed: std::sync::atomic::AtomicBool,
+    /// Packets received: the nudger acts when this stops moving.
+    seen: std::sync::atomic::AtomicU64,
+    closed: std::sync::atomic::AtomicBool,
+    wake: tokio::sync::Notify,
+}
+
+impl Nudger {
+    const QUIET: Duration = Duration::from_millis(1);
+
+    fn spawn(client: Client, topic: String) -> Self {
+        use std::sync::atomic::Ordering::Relaxed;
+        let state = Arc::new(NudgeState::default());
+        let s = Arc::clone(&state);
+        tokio::spawn(async move {
+            let mut nudged_at = None;
+            while !s.closed.load(Relaxed) {
+                if !s.armed.load(Relaxed) {
+                    s.wake.notified().await;
+                    continue;
+                }
+                let before = s.seen.load(Relaxed);
+                sleep(Self::QUIET).await;
+                let now = s.seen.load(Relaxed);
+                // Quiet for a whole step, and not nudged yet in this pause.
+                if s.armed.load(Relaxed) && now == before && nudged_at != Some(now) {
+                    client.nudge(&topic);
+                    nudged_at = Some(now);
+                }
+            }
+        });
+        Self { state }
+    }
+
+    fn arm(&self, on: bool) {
+        self.state
+            .armed
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+        if on {
+            self.state.wake.notify_one();
+        }
+    }
+
+    fn saw_packet(&self) {
+        self.state
+            .seen
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Drop for Nudger {
+    fn drop(&mut self) {
+        self.state
+            .closed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.state.wake.notify_one();
+    }
 }
 
 impl EventLoop {
@@ -708,10 +793,15 @@ async fn run(
     let mut attempt: u32 = 0;
     let mut ordered_broker = false;
     let mut probe_ack_pending = false;
+    let nudger = Nudger::spawn(client.clone(), format!("{probe}/ack"));
     loop {
         let step = event_loop.poll(&ctx, connected_once).await;
+        if step.is_ok() {
+            nudger.saw_packet();
+        }
         let event = match step {
             Ok(Net::ConnAck { session_present }) => {
+                nudger.arm(false);
                 // A persistent session the broker kept since our last connection still has
                 // our subscriptions: subscribing again would replay the retained store at
                 // QoS 1 (truncated, and crowding out live changes). The probe alone tells
@@ -768,6 +858,7 @@ async fn run(
                 }
                 // Without the probe (an ACL may forbid it) the settle window alone decides.
                 probe_ack_pending = probe_granted && client.publish_probe(&probe);
+                nudger.arm(probe_ack_pending && ordered_broker);
                 (!probe_ack_pending).then_some(Event::ProbeReturned { ordered: false })
             }
             Ok(Net::Publish {
@@ -776,6 +867,7 @@ async fn run(
                 retain,
             }) => {
                 if topic == probe {
+                    nudger.arm(false);
                     Some(Event::ProbeReturned {
                         ordered: ordered_broker,
                     })
@@ -784,6 +876,11 @@ async fn run(
                 } else if topic.starts_with("$SYS/") && !is_status(&topic) {
                     if topic == VERSION_TOPIC {
                         ordered_broker = payload.starts_with(b"mosquitto");
+                        // Its SUBACK to the status filters waits for our acknowledgement
+                        // of this: a nudge now rather than after the quiet step (see Nudger).
+                        if ordered_broker && !awaiting_sys {
+                            client.nudge(&format!("{probe}/ack"));
+                        }
                     }
                     if retain && spec.count_retained {
                         count_sys(&counts, &topic, &payload);
@@ -812,6 +909,7 @@ async fn run(
                 None
             }
             Err(reason) => {
+                nudger.arm(false);
                 let retry = spec.reconnect && connected_once;
                 if retry {
                     attempt = attempt.saturating_add(1);
