@@ -105,17 +105,24 @@ impl Pattern {
                     }
                     return Some(Self::join(topic, &spans, &extra, count));
                 }
-                Level::One | Level::Literal(_) => {
+                Level::Literal(l) => {
+                    // No search for the separator: the literal says where it must be.
+                    let r = rest?;
+                    let after = r.strip_prefix(l.as_str())?;
+                    rest = match after.as_bytes().first() {
+                        None => None,
+                        Some(b'/') => Some(&after[1..]),
+                        Some(_) => return None,
+                    };
+                    pos += l.len() + 1;
+                }
+                Level::One => {
                     let r = rest?;
                     let (head, tail) = match r.find('/') {
                         Some(i) => (&r[..i], Some(&r[i + 1..])),
                         None => (r, None),
                     };
-                    match level {
-                        Level::Literal(l) if l != head => return None,
-                        Level::One => push((pos, pos + head.len()), &mut count),
-                        _ => {}
-                    }
+                    push((pos, pos + head.len()), &mut count);
                     pos += head.len() + 1;
                     rest = tail;
                 }
