@@ -6,8 +6,9 @@ that a QoS 0 peer can receive a million messages), seeds N retained statuses wit
 project's seeder (every 10th offline, QoS 1, so the broker has stored them all), checks that
 `list` reports exactly N clients and N/10 offline, and then times the commands of each
 comparison in alternating runs (A, B, A, B, ...), so that whatever the machine does meanwhile
-falls on both. Wall time and the peak RSS of each run come from wait4(). It prints the
-medians, the ratios, and a Markdown table (docs/benchmarks.md has the method and results).
+falls on both. Wall time comes from wait4(); peak RSS from GNU time in a run of its own.
+It prints the medians, the ratios, and a Markdown table (docs/benchmarks.md has the method
+and the results).
 
     python3 benches/e2e.py [--sizes 100,10000,100000,1000000] [--runs 10] [--warmup 2]
 
@@ -74,13 +75,20 @@ class Broker:
 
 
 def run(cmd, out=subprocess.DEVNULL):
-    """Runs cmd to completion; returns (seconds, peak RSS in MiB, exit status)."""
+    """Runs cmd to completion; returns (seconds, exit status)."""
     start = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(p.pid, 0)
-    elapsed = time.perf_counter() - start
-    p.returncode = os.waitstatus_to_exitcode(status)
-    return elapsed, usage.ru_maxrss / 1024, p.returncode
+    _, status, _ = os.wait4(p.pid, 0)
+    return time.perf_counter() - start, os.waitstatus_to_exitcode(status)
+
+
+def peak_rss(cmd):
+    """Peak RSS in MiB, from GNU time in a run of its own: a child's ru_maxrss would
+    include this Python process's own size, which it inherits until exec."""
+    with tempfile.NamedTemporaryFile("r") as f:
+        subprocess.run(["/usr/bin/time", "-f", "%M", "-o", f.name, *cmd],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return int(f.read().strip().splitlines()[-1]) / 1024
 
 
 def check(broker, n):
@@ -109,15 +117,15 @@ def compare(name, a, b, runs, warmup):
     for _ in range(warmup):
         run(a)
         run(b)
-    ta, tb, ra, rb = [], [], [], []
+    ta, tb = [], []
     for _ in range(runs):
-        for cmd, t, r in ((a, ta, ra), (b, tb, rb)):
-            secs, rss, code = run(cmd)
+        for cmd, t in ((a, ta), (b, tb)):
+            secs, code = run(cmd)
             # mosquitto_sub -W exits 27 when its timeout ends the run: that is its normal end.
             if code != 0 and not (code == 27 and "-W" in cmd):
                 sys.exit(f"{name}: {' '.join(cmd)} exited {code}")
             t.append(secs)
-            r.append(rss)
+    ra, rb = [peak_rss(a)], [peak_rss(b)]
     ma, mb = statistics.median(ta), statistics.median(tb)
     result = {
         "name": name,
