@@ -85,7 +85,7 @@ impl fmt::Display for BrokerUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}://", self.scheme.as_str())?;
         if let Some(user) = &self.username {
-            f.write_str(user)?;
+            write_userinfo(f, user)?;
             if self.password.is_some() {
                 f.write_str(":***")?;
             }
@@ -93,6 +93,27 @@ impl fmt::Display for BrokerUrl {
         }
         write!(f, "{}{}", self.host_port(), self.path)
     }
+}
+
+/// A user name as the URL must spell it to read back the same (`:`, `@`, `/`, `%` and
+/// spaces %-escaped), and as a terminal may show it (control characters %-escaped too).
+fn write_userinfo(f: &mut fmt::Formatter<'_>, user: &str) -> fmt::Result {
+    let mut buf = [0; 4];
+    for c in user.chars() {
+        let c = c.encode_utf8(&mut buf);
+        let plain = match c.as_bytes() {
+            [b] => b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(b),
+            _ => crate::status::escape(c) == *c,
+        };
+        if plain {
+            f.write_str(c)?;
+        } else {
+            for b in c.bytes() {
+                write!(f, "%{b:02X}")?;
+            }
+        }
+    }
+    Ok(())
 }
 
 impl FromStr for BrokerUrl {
@@ -109,8 +130,8 @@ impl FromStr for BrokerUrl {
                     "wss" => Scheme::Wss,
                     _ => {
                         return Err(format!(
-                            "unknown scheme '{}': use mqtt://, mqtts://, ws:// or wss://",
-                            crate::status::escape(s)
+                            "unknown scheme{}: use mqtt://, mqtts://, ws:// or wss://",
+                            quoted(text, s, "'", "'")
                         ))
                     }
                 };
@@ -133,10 +154,11 @@ impl FromStr for BrokerUrl {
                 None => (Some(percent_decode(info)?), None),
             },
         };
-        let (host, port) = split_host_port(hostport)?;
+        let (host, port) = split_host_port(text, hostport)?;
         if host.is_empty() {
             return Err("the broker URL has no host: use e.g. mqtt://localhost:1883".into());
         }
+        let path = no_control(text, "path", path)?;
         let port = port.unwrap_or(scheme.default_port());
         let path = if scheme.is_websocket() {
             if path.is_empty() || path == "/" {
@@ -147,8 +169,8 @@ impl FromStr for BrokerUrl {
         } else {
             if !path.is_empty() && path != "/" {
                 return Err(format!(
-                    "a path ('{}') only makes sense for ws:// and wss:// URLs",
-                    crate::status::escape(path)
+                    "a path{} only makes sense for ws:// and wss:// URLs",
+                    quoted(text, path, "('", "')")
                 ));
             }
             String::new()
@@ -164,34 +186,79 @@ impl FromStr for BrokerUrl {
     }
 }
 
-fn split_host_port(hostport: &str) -> Result<(String, Option<u16>), String> {
+/// ` 'fragment'` (escaped) for an error message, or nothing when the fragment of `text` may
+/// hold a password: a password with an unescaped `/` (`mqtt://u:pa/ss@h`) ends the host early,
+/// and its pieces turn up as a port or a path. Such a fragment has an `@` in or after it.
+fn quoted(text: &str, fragment: &str, open: &str, close: &str) -> String {
+    // Where the fragment starts in `text` (it is a piece of it).
+    let start = (fragment.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+    match text
+        .get(start..)
+        .filter(|rest| rest.len() >= fragment.len())
+    {
+        Some(rest) if !rest.contains('@') => {
+            format!(" {open}{}{close}", crate::status::escape(fragment))
+        }
+        _ => String::new(),
+    }
+}
+
+/// A host or path with a control character is no address, and would reach the terminal (and
+/// a WebSocket request line) raw wherever the URL is shown.
+fn no_control<'a>(text: &str, what: &str, part: &'a str) -> Result<&'a str, String> {
+    if crate::status::escape(part) != part {
+        return Err(format!(
+            "the broker URL's {what}{} has a control character",
+            quoted(text, part, "'", "'")
+        ));
+    }
+    Ok(part)
+}
+
+/// A host: no control character, and brackets only around an IPv6 address (`mq[::1]:1884`
+/// would show as `[mq[::1]:1884]`, which reads back as something else).
+fn checked_host<'a>(text: &str, host: &'a str) -> Result<&'a str, String> {
+    if host.contains(['[', ']']) {
+        return Err(format!(
+            "the broker URL's host{} has a stray '[' or ']': write an IPv6 address as [::1]:1883",
+            quoted(text, host, "'", "'")
+        ));
+    }
+    no_control(text, "host", host)
+}
+
+/// `hostport` is a piece of `text`, the whole URL (for [`quoted`]).
+fn split_host_port(text: &str, hostport: &str) -> Result<(String, Option<u16>), String> {
     let bad_port = |p: &str| {
         format!(
-            "invalid port '{}' in the broker URL",
-            crate::status::escape(p)
+            "invalid port{} in the broker URL",
+            quoted(text, p, "'", "'")
         )
+    };
+    // Port 0 is no port to connect to, bracketed or not.
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .ok()
+            .filter(|&n| n != 0)
+            .ok_or_else(|| bad_port(p))
     };
     if let Some(rest) = hostport.strip_prefix('[') {
         let (host, after) = rest
             .split_once(']')
             .ok_or_else(|| "unclosed '[' in the broker URL's IPv6 address".to_owned())?;
         let port = match after.strip_prefix(':') {
-            Some(p) => Some(p.parse::<u16>().map_err(|_| bad_port(p))?),
+            Some(p) => Some(port(p)?),
             None if after.is_empty() => None,
             None => return Err(bad_port(after)),
         };
-        return Ok((host.to_owned(), port));
+        return Ok((checked_host(text, host)?.to_owned(), port));
     }
     match hostport.rsplit_once(':') {
         Some((host, p)) if !host.contains(':') => {
-            let port = p.parse::<u16>().map_err(|_| bad_port(p))?;
-            if port == 0 {
-                return Err(bad_port(p));
-            }
-            Ok((host.to_owned(), Some(port)))
+            Ok((checked_host(text, host)?.to_owned(), Some(port(p)?)))
         }
         // No port, or more than one ':' without brackets: a bare IPv6 address.
-        _ => Ok((hostport.to_owned(), None)),
+        _ => Ok((checked_host(text, hostport)?.to_owned(), None)),
     }
 }
 
@@ -224,6 +291,10 @@ mod tests {
 
     fn url(s: &str) -> BrokerUrl {
         s.parse().unwrap()
+    }
+
+    fn err_of(s: &str) -> String {
+        s.parse::<BrokerUrl>().unwrap_err()
     }
 
     #[test]
@@ -284,10 +355,56 @@ mod tests {
         assert!(err("foo://h").contains("unknown scheme 'foo'"));
         assert!(err("mqtt://h:99999").contains("invalid port"));
         assert!(err("mqtt://h:0").contains("invalid port"));
+        // Found by the `broker_url` fuzz target: a bracketed address took port 0.
+        assert!(err("mqtt://[::1]:0").contains("invalid port"));
         assert!(err("mqtt://").contains("no host"));
         assert!(err("mqtt://h/path").contains("only makes sense for ws"));
         assert!(err("mqtt://[::1").contains("unclosed"));
         assert!(err("mqtt://u:%zz@h").contains("%-escape"));
+    }
+
+    #[test]
+    fn a_user_name_reads_back_from_its_display() {
+        // Found by the `broker_url` fuzz target: `a%3Ab` showed as `a:b@`, a user `a` with
+        // the password `b`.
+        let u = url("mqtt://a%3Ab@h");
+        assert_eq!(u.to_string(), "mqtt://a%3Ab@h:1883");
+        assert_eq!(url(&u.to_string()), u);
+        let u = url("mqtt://%1b[2J%25 x:pw@h");
+        assert_eq!(u.username.as_deref(), Some("\x1b[2J% x"));
+        assert_eq!(u.to_string(), "mqtt://%1B%5B2J%25%20x:***@h:1883");
+    }
+
+    #[test]
+    fn control_characters_in_the_host_or_path_are_refused() {
+        // Found by the `broker_url` fuzz target: they reached Display (the terminal) raw.
+        assert!(err_of("mqtt://lo\u{7f}\0ost").contains("host 'lo\\x7f\\x00ost' has a control"));
+        assert!(err_of("ws://h/a\r\nX: y").contains("path"));
+        assert!(err_of("ws://h/\u{202e}").contains("control"));
+        // A bracket outside the IPv6 syntax: shown as `[mq[::1]:1884]`, which reads back
+        // differently.
+        assert!(err_of("mq[::1]:1884").contains("stray"));
+        assert!(err_of("mqtt://[[::1]").contains("stray"));
+    }
+
+    #[test]
+    fn no_error_quotes_a_password() {
+        // Found by the `broker_url` fuzz target: an unescaped `/` in a password ends the host
+        // early, and the rest of the password was quoted as a bad port or a path.
+        for text in [
+            "mqtt://u:Zq9Xw7Kp/x@h",
+            "mqtt://u:Zq9Xw7Kp:1/x@h",
+            "mqtt://u:p/Zq9Xw7Kp@h",
+            "Zq9Xw7Kp://u:p@h",
+            "mqtt://u:Zq9Xw7Kp@h:0",
+        ] {
+            let e = text.parse::<BrokerUrl>().unwrap_err();
+            assert!(!e.contains("Zq9Xw7Kp"), "{text}: {e}");
+        }
+        assert!(
+            err_of("mqtt://u:p@h:0x").contains("'0x'"),
+            "after the @ it is quoted"
+        );
     }
 
     #[test]

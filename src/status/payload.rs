@@ -300,7 +300,9 @@ pub fn timestamp(v: &Value) -> Option<DateTime<Utc>> {
             let s = s.trim();
             if let Ok(t) = DateTime::parse_from_rfc3339(s) {
                 // Milliseconds are all a status needs, and every time we print has at most.
-                return Some(t.with_timezone(&Utc).trunc_subsecs(3));
+                let t = t.with_timezone(&Utc).trunc_subsecs(3);
+                // The range numbers have: an offset can take 9999-12-31 past year 9999.
+                return from_millis(t.timestamp_millis());
             }
             from_number(s.parse::<f64>().ok()?)
         }
@@ -318,7 +320,16 @@ fn from_number(x: f64) -> Option<DateTime<Utc>> {
     if millis > MAX_MILLIS {
         return None;
     }
-    Utc.timestamp_millis_opt(millis.round() as i64).single()
+    from_millis(millis.round() as i64)
+}
+
+/// Unix milliseconds as a time, if RFC 3339 can write it and it is not before 1970.
+#[allow(clippy::cast_precision_loss)]
+pub(crate) fn from_millis(millis: i64) -> Option<DateTime<Utc>> {
+    if millis < 0 || millis as f64 > MAX_MILLIS {
+        return None;
+    }
+    Utc.timestamp_millis_opt(millis).single()
 }
 
 /// 9999-12-31T23:59:59.999Z.
@@ -455,6 +466,16 @@ mod tests {
             Some(want + chrono::Duration::milliseconds(500))
         );
         assert_eq!(p(r#"{"status":1,"ts":"yesterday"}"#).ts, None);
+        // Found by the `payload` fuzz target: RFC 3339 had no range, and an offset takes
+        // 9999-12-31 into year 10000, which no RFC 3339 output can write.
+        assert_eq!(
+            p(r#"{"status":1,"ts":"9999-12-31T23:59:59-01:00"}"#).ts,
+            None
+        );
+        assert_eq!(p(r#"{"status":1,"ts":"1013-11-21T10:00:01Z"}"#).ts, None);
+        assert!(p(r#"{"status":1,"ts":"9999-12-31T23:59:59+01:00"}"#)
+            .ts
+            .is_some());
         assert_eq!(p(r#"{"status":1,"ts":-5}"#).ts, None);
         assert_eq!(p(r#"{"status":1,"ts":1e300}"#).ts, None);
         assert_eq!(

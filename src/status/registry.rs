@@ -320,10 +320,7 @@ impl Registry {
         mut out: Option<&mut Vec<Change>>,
     ) -> Outcome {
         // The name borrows from the topic (nearly always): it is owned only on insert.
-        let Some((name, source)) = self.sources.iter().enumerate().find_map(|(i, s)| {
-            let name = s.pattern.name(obs.topic)?;
-            Some((s.fixed_name.map_or(name, std::borrow::Cow::Borrowed), i))
-        }) else {
+        let Some((name, source)) = self.source_of(obs.topic) else {
             return Outcome::NoMatch;
         };
         let rule = self.sources[source].rule;
@@ -540,10 +537,11 @@ impl Registry {
         if let Some(ts) = cert.timestamp {
             summary.insert("timestamp".into(), ts.into());
         }
+        // The range a payload's time has: past year 9999 no RFC 3339 output can write it.
         let ts = cert
             .timestamp
             .and_then(|ms| i64::try_from(ms).ok())
-            .and_then(|ms| chrono::TimeZone::timestamp_millis_opt(&Utc, ms).single());
+            .and_then(payload::from_millis);
         Some(payload::Parsed {
             state,
             detail: Detail::Value(Box::new(word.into())),
@@ -580,9 +578,18 @@ impl Registry {
         }
     }
 
-    /// The client name `topic` stands for, if it is a status topic.
+    /// The client name `topic` stands for, if it is a status topic: the name its row has
+    /// (a preset's fixed name, such as Zigbee2MQTT's `bridge`, included).
     pub fn name_of<'t>(&self, topic: &'t str) -> Option<std::borrow::Cow<'t, str>> {
-        self.sources.iter().find_map(|s| s.pattern.name(topic))
+        self.source_of(topic).map(|(name, _)| name)
+    }
+
+    /// The first source whose pattern matches `topic`, and the name it gives.
+    fn source_of<'t>(&self, topic: &'t str) -> Option<(std::borrow::Cow<'t, str>, usize)> {
+        self.sources.iter().enumerate().find_map(|(i, s)| {
+            let name = s.pattern.name(topic)?;
+            Some((s.fixed_name.map_or(name, std::borrow::Cow::Borrowed), i))
+        })
     }
 
     /// The sync generation that last refreshed the row `topic` names, if there is one.
@@ -990,6 +997,43 @@ mod tests {
             Outcome::NoMatch,
             "device data is not status"
         );
+    }
+
+    #[test]
+    fn a_sparkplug_time_past_year_9999_is_no_time() {
+        let mut r = preset_registry(&["sparkplug"]);
+        let birth = |ms| {
+            sparkplug::encode(&sparkplug::Certificate {
+                timestamp: Some(ms),
+                seq: None,
+                bd_seq: None,
+            })
+        };
+        r.fold(
+            &raw("spBv1.0/g/NBIRTH/e", &birth(253_402_300_800_000)),
+            t(0),
+        );
+        assert_eq!(r.get("g/e").unwrap().since, Some(t(0)));
+        r.fold(&raw("spBv1.0/g/NBIRTH/f", &birth(1_000_000_000_000)), t(0));
+        assert_eq!(
+            r.get("g/f").unwrap().since,
+            Utc.timestamp_millis_opt(1_000_000_000_000).single()
+        );
+    }
+
+    #[test]
+    fn a_fixed_name_is_the_name_changes_and_lookups_use() {
+        // Found by the `fold` fuzz target: `apply` reported the bridge's changes under its
+        // topic, and `name_of` (watch's sync, prune's check) missed its row.
+        let mut r = preset_registry(&["zigbee2mqtt"]);
+        let topic = "zigbee2mqtt/bridge/state";
+        assert_eq!(r.name_of(topic).as_deref(), Some("bridge"));
+        let c = applied(&mut r, &raw(topic, br#"{"state":"online"}"#), t(0)).remove(0);
+        assert_eq!((c.name.as_str(), c.to), ("bridge", Some(State::Online)));
+        let c = applied(&mut r, &raw(topic, b"offline"), t(1)).remove(0);
+        assert_eq!((c.name.as_str(), c.to), ("bridge", Some(State::Offline)));
+        assert_eq!(c.payload, Payload::Text("offline".into()));
+        assert_eq!(r.epoch_of(topic), Some(0));
     }
 
     #[test]
