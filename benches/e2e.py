@@ -10,7 +10,7 @@ falls on both. Wall time comes from wait4(); peak RSS from GNU time in a run of 
 It prints the medians, the ratios, and a Markdown table (docs/benchmarks.md has the method
 and the results).
 
-    python3 benches/e2e.py [--sizes 100,10000,100000,1000000] [--runs 10] [--warmup 2]
+    python3 benches/e2e.py [--sizes 10,100,10000,100000,1000000] [--runs 10] [--warmup 2]
 
 Needs mosquitto and mosquitto-clients (Debian packages) and a Rust toolchain.
 """
@@ -145,7 +145,7 @@ def compare(name, a, b, runs, warmup):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sizes", default="100,10000,100000,1000000")
+    ap.add_argument("--sizes", default="10,100,10000,100000,1000000")
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--no-build", action="store_true")

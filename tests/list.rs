@@ -449,3 +449,82 @@ fn websockets_reach_the_same_broker() {
     assert_eq!(client(&doc, "over-ws").unwrap()["state"], "online");
     assert_eq!(doc["broker"], format!("ws://127.0.0.1:{ws_port}/mqtt"));
 }
+
+/// A child process killed however the test ends.
+struct Witness(std::process::Child);
+
+impl Drop for Witness {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_nudge_goes_to_the_probe_ack_topic_and_leaves_no_row_or_retained_trace() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::mpsc;
+
+    let m = Mosquitto::start();
+    for (n, p) in [("a", "1"), ("b", "0"), ("c", "online")] {
+        m.retain(&format!("sensors/connected/{n}"), p);
+    }
+    // A witness subscribed to the nudge topic (and to a marker that proves it is listening).
+    let mut witness = Witness(
+        Command::new("mosquitto_sub")
+            .args(["-h", "127.0.0.1", "-p", &m.port.to_string(), "-v"])
+            .args(["-t", "witness/ready", "-t", "mqtt-scan/probe/+/ack"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (tx, rx) = mpsc::channel();
+    let out = witness.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    wait_for("the witness to listen", Duration::from_secs(10), || {
+        m.pub_cmd(&["-t", "witness/ready", "-m", "x"]);
+        rx.recv_timeout(Duration::from_millis(100)).ok()
+    });
+
+    // With `#`: every topic the scan itself touches would show up here if it could.
+    let doc = list_json(&m.url(), &["-t", "#"]);
+    let names: Vec<&str> = doc["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["topic"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "sensors/connected/a",
+            "sensors/connected/b",
+            "sensors/connected/c"
+        ],
+        "only the statuses are rows"
+    );
+    // On mosquitto a nudge always follows `$SYS/broker/version`.
+    let nudge = wait_for("a nudge", Duration::from_secs(10), || {
+        rx.recv_timeout(Duration::from_millis(100))
+            .ok()
+            .filter(|l| l.contains("/ack"))
+    });
+    // `mosquitto_sub -v` prints an empty payload as `(null)`.
+    let (topic, payload) = nudge.split_once(' ').unwrap_or((&nudge, ""));
+    assert!(
+        topic.starts_with("mqtt-scan/probe/") && topic.ends_with("/ack") && payload == "(null)",
+        "an empty message on the probe's ack topic: {nudge:?}"
+    );
+    drop(witness);
+    let retained = m.sub_cmd(&["-t", "mqtt-scan/#", "--retained-only", "-W", "1", "-v"]);
+    assert!(
+        retained.stdout.is_empty(),
+        "nothing retained under mqtt-scan/: {}",
+        String::from_utf8_lossy(&retained.stdout)
+    );
+}
