@@ -15,37 +15,19 @@ pub struct Rfc3339 {
 
 impl Rfc3339 {
     pub fn new(t: DateTime<Utc>) -> Self {
-        let mut out = Rfc3339 {
-            buf: [0; 40],
-            len: 0,
-        };
-        let (year, nanos) = (t.year(), t.nanosecond());
+        let nanos = t.nanosecond();
         // Years outside 0..=9999 and leap seconds: chrono's own (rare) way.
-        if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
-            let s = t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
-            let n = s.len().min(out.buf.len());
-            out.buf[..n].copy_from_slice(&s.as_bytes()[..n]);
-            out.len = n;
-            return out;
+        if nanos >= 1_000_000_000 {
+            return Self::text(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
         }
-        let year = year.unsigned_abs();
-        out.digits(year / 100, 2);
-        out.digits(year % 100, 2);
-        out.push(b'-');
-        out.digits(t.month(), 2);
-        out.push(b'-');
-        out.digits(t.day(), 2);
-        out.push(b'T');
-        out.digits(t.hour(), 2);
-        out.push(b':');
-        out.digits(t.minute(), 2);
-        out.push(b':');
-        out.digits(t.second(), 2);
+        let Some(mut out) = Self::date_time(t, b'T', 0) else {
+            return Self::text(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+        };
         if nanos != 0 {
             out.push(b'.');
-            if nanos % 1_000_000 == 0 {
+            if nanos.is_multiple_of(1_000_000) {
                 out.digits(nanos / 1_000_000, 3);
-            } else if nanos % 1_000 == 0 {
+            } else if nanos.is_multiple_of(1_000) {
                 out.digits(nanos / 1_000, 6);
             } else {
                 out.digits(nanos, 9);
@@ -57,18 +39,22 @@ impl Rfc3339 {
 
     /// `2026-11-21 10:00:01Z`, as the table shows a time: seconds, a space for the `T`.
     pub fn table(t: DateTime<Utc>) -> Self {
-        let mut out = Rfc3339 {
-            buf: [0; 40],
-            len: 0,
+        // A leap second shows as :60, as chrono shows it.
+        let leap = u32::from(t.nanosecond() >= 1_000_000_000);
+        let Some(mut out) = Self::date_time(t, b' ', leap) else {
+            return Self::text(&t.format("%Y-%m-%d %H:%M:%SZ").to_string());
         };
+        out.push(b'Z');
+        out
+    }
+
+    /// `YYYY-MM-DD?hh:mm:ss`, or None for years outside 0..=9999.
+    fn date_time(t: DateTime<Utc>, separator: u8, leap: u32) -> Option<Self> {
         let year = t.year();
         if !(0..=9999).contains(&year) {
-            let s = t.format("%Y-%m-%d %H:%M:%SZ").to_string();
-            let n = s.len().min(out.buf.len());
-            out.buf[..n].copy_from_slice(&s.as_bytes()[..n]);
-            out.len = n;
-            return out;
+            return None;
         }
+        let mut out = Self::text("");
         let year = year.unsigned_abs();
         out.digits(year / 100, 2);
         out.digits(year % 100, 2);
@@ -76,14 +62,24 @@ impl Rfc3339 {
         out.digits(t.month(), 2);
         out.push(b'-');
         out.digits(t.day(), 2);
-        out.push(b' ');
+        out.push(separator);
         out.digits(t.hour(), 2);
         out.push(b':');
         out.digits(t.minute(), 2);
         out.push(b':');
-        // A leap second shows as :60, as chrono shows it.
-        out.digits(t.second() + u32::from(t.nanosecond() >= 1_000_000_000), 2);
-        out.push(b'Z');
+        out.digits(t.second() + leap, 2);
+        Some(out)
+    }
+
+    /// Text as it is (chrono's, in the rare cases), cut to the buffer.
+    fn text(s: &str) -> Self {
+        let mut out = Rfc3339 {
+            buf: [0; 40],
+            len: 0,
+        };
+        let n = s.len().min(out.buf.len());
+        out.buf[..n].copy_from_slice(&s.as_bytes()[..n]);
+        out.len = n;
         out
     }
 
