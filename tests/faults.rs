@@ -207,20 +207,6 @@ fn final_states(events: &[serde_json::Value]) -> std::collections::BTreeMap<Stri
     out
 }
 
-fn list_states(url: &str) -> std::collections::BTreeMap<String, String> {
-    list_json(url, &[])["clients"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["name"].as_str().unwrap().to_owned(),
-                c["state"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn watch_survives_a_broker_kill_and_ends_with_every_retained_final_state() {
     let mut m = persistent_broker();

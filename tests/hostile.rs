@@ -421,18 +421,7 @@ fn ten_thousand_random_statuses_published_while_list_and_watch_run() {
     eprintln!("{runs} list rounds, done at {:?}", started.elapsed());
 
     // Every row accounted for, in list and in both watchers.
-    let doc = list_json(&url, &[]);
-    let listed: std::collections::BTreeMap<String, String> = doc["clients"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["name"].as_str().unwrap().to_owned(),
-                c["state"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let listed = list_states(&url);
     assert_eq!(
         listed
             .keys()

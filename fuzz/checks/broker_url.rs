@@ -6,16 +6,9 @@
 //! put a password anywhere (`mqtt://u:PW/x@h`) and we can tell whether it leaked.
 
 use mqtt_scan::broker_url::BrokerUrl;
+use mqtt_scan::status::escape::is_unsafe;
 
 const SECRET: &str = "Zq9Xw7Kp";
-
-fn unsafe_char(c: char) -> bool {
-    let n = u32::from(c);
-    n < 0x20
-        || (0x7f..=0x9f).contains(&n)
-        || (0x202a..=0x202e).contains(&n)
-        || (0x2066..=0x2069).contains(&n)
-}
 
 /// Where a user means a password to be: after the first `:` of the user information, which
 /// ends at the last `@` (the URL grammar or not: a password may hold `/`, `?` or `#`).
@@ -50,7 +43,7 @@ fn check(text: &str) {
             }
             // What is shown is one terminal-safe line.
             assert!(
-                !shown.chars().any(unsafe_char),
+                !shown.chars().any(is_unsafe),
                 "Display of {text:?} is {shown:?}"
             );
             // ... and reads back as the same URL (the password is now `***`).
@@ -68,7 +61,7 @@ fn check(text: &str) {
         }
         Err(e) => {
             assert!(!e.is_empty());
-            assert!(!e.chars().any(unsafe_char), "error {e:?}");
+            assert!(!e.chars().any(is_unsafe), "error {e:?}");
         }
     }
 }

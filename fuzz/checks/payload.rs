@@ -6,6 +6,7 @@
 
 use std::sync::OnceLock;
 
+use mqtt_scan::status::escape::is_unsafe;
 use mqtt_scan::status::payload::{self, Parsed};
 use mqtt_scan::status::{escape, sparkplug, Detail, Payload, State, Vocabulary};
 
@@ -23,19 +24,10 @@ fn vocabularies() -> &'static [Vocabulary; 2] {
     })
 }
 
-/// What a terminal must never receive raw (the SPEC: C0, DEL, C1, bidi controls).
-fn unsafe_char(c: char) -> bool {
-    let n = u32::from(c);
-    n < 0x20
-        || (0x7f..=0x9f).contains(&n)
-        || (0x202a..=0x202e).contains(&n)
-        || (0x2066..=0x2069).contains(&n)
-}
-
 fn assert_safe(what: &str, text: &str) {
     let shown = escape(text);
     assert!(
-        !shown.chars().any(unsafe_char),
+        !shown.chars().any(is_unsafe),
         "{what} is not terminal-safe after escape: {shown:?}"
     );
 }

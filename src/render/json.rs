@@ -8,6 +8,7 @@ use serde_json::ser::{CompactFormatter, Formatter, PrettyFormatter};
 use serde_json::Value;
 
 use super::Scan;
+use crate::status::escape::is_unsafe;
 use crate::status::payload::DetailJson;
 use crate::status::rfc3339::Rfc3339;
 use crate::status::{Payload, Row};
@@ -199,7 +200,7 @@ fn string(out: &mut Vec<u8>, s: &str) {
                 '\t' => out.extend_from_slice(b"\\t"),
                 '\u{8}' => out.extend_from_slice(b"\\b"),
                 '\u{c}' => out.extend_from_slice(b"\\f"),
-                c if u32::from(c) < 0x20 || needs_escape(c) => {
+                c if is_unsafe(c) => {
                     let _ = write!(out, "\\u{:04x}", u32::from(c));
                 }
                 c => out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes()),
@@ -228,11 +229,6 @@ fn to_writer<W: Write, T: Serialize + ?Sized, F: Formatter>(
 /// terminal raw through `jq` or `cat`. This formatter writes them as `\uXXXX` too.
 struct Safe<F>(F);
 
-fn needs_escape(c: char) -> bool {
-    let n = u32::from(c);
-    (0x7f..=0x9f).contains(&n) || (0x202a..=0x202e).contains(&n) || (0x2066..=0x2069).contains(&n)
-}
-
 impl<F: Formatter> Formatter for Safe<F> {
     fn write_string_fragment<W: ?Sized + Write>(
         &mut self,
@@ -245,7 +241,8 @@ impl<F: Formatter> Formatter for Safe<F> {
         }
         let mut start = 0;
         for (i, c) in fragment.char_indices() {
-            if needs_escape(c) {
+            // serde_json has escaped C0 already; the rest of the unsafe set is ours.
+            if is_unsafe(c) {
                 w.write_all(&fragment.as_bytes()[start..i])?;
                 write!(w, "\\u{:04x}", u32::from(c))?;
                 start = i + c.len_utf8();

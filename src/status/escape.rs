@@ -4,7 +4,9 @@
 use std::borrow::Cow;
 use std::fmt::Write;
 
-fn needs_escape(c: char) -> bool {
+/// What must never reach a terminal raw: C0 and C1 controls, DEL, and the bidi controls.
+/// The JSON writer and the fuzz checks use the same rule.
+pub fn is_unsafe(c: char) -> bool {
     let n = u32::from(c);
     n < 0x20
         || (0x7f..=0x9f).contains(&n)
@@ -17,12 +19,12 @@ fn needs_escape(c: char) -> bool {
 /// `\u{202e}`; a backslash is left alone so ordinary text reads as it was sent.
 /// Borrows when nothing needs escaping (the common case).
 pub fn escape(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(needs_escape) {
+    if !s.chars().any(is_unsafe) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
-        if needs_escape(c) {
+        if is_unsafe(c) {
             let n = u32::from(c);
             if n <= 0xff {
                 let _ = write!(out, "\\x{n:02x}");
@@ -61,6 +63,6 @@ mod tests {
     #[test]
     fn escaped_text_never_contains_a_raw_control() {
         let all: String = (0u32..0x3000).filter_map(char::from_u32).collect();
-        assert!(!escape(&all).chars().any(needs_escape));
+        assert!(!escape(&all).chars().any(is_unsafe));
     }
 }

@@ -252,6 +252,21 @@ pub fn stderr(o: &Output) -> String {
 }
 
 /// `list --json`, parsed; panics with stderr when it fails.
+/// Each listed client's name and state.
+pub fn list_states(url: &str) -> std::collections::BTreeMap<String, String> {
+    list_json(url, &[])["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_owned(),
+                c["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
 pub fn list_json(broker: &str, extra: &[&str]) -> serde_json::Value {
     let mut args = vec!["list", "--json"];
     args.extend_from_slice(extra);
@@ -497,45 +512,62 @@ pub fn delaying_proxy(port: u16, delay: Duration) -> u16 {
     proxy(port, &[], delay)
 }
 
-fn proxy(port: u16, refuse: &'static [usize], delay_first_reply: Duration) -> u16 {
-    use std::io::{Read, Write};
+/// The shape every test proxy shares: a loopback listener in front of `port`; for each
+/// connection (numbered from 1) `admit` decides whether to serve it or drop it at once, the
+/// client's bytes pass to the broker as they are, and `downstream(from_broker, to_client)`
+/// carries the other way, as each fault needs. Returns the proxy's port.
+fn proxy_with(
+    port: u16,
+    admit: impl Fn(usize) -> bool + Send + 'static,
+    downstream: impl Fn(TcpStream, TcpStream) + Send + Clone + 'static,
+) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let proxy_port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
         for (i, conn) in listener.incoming().enumerate() {
             let Ok(client) = conn else { return };
-            if refuse.contains(&(i + 1)) {
+            if !admit(i + 1) {
                 drop(client);
                 continue;
             }
             let Ok(server) = TcpStream::connect(("127.0.0.1", port)) else {
                 continue;
             };
-            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
             let (mut c1, mut s1) = (client, server);
             std::thread::spawn(move || {
                 let _ = std::io::copy(&mut c1, &mut s1);
                 let _ = s1.shutdown(std::net::Shutdown::Both);
             });
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                let mut first = true;
-                while let Ok(n) = s2.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    if std::mem::take(&mut first) {
-                        std::thread::sleep(delay_first_reply);
-                    }
-                    if c2.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-                let _ = c2.shutdown(std::net::Shutdown::Both);
-            });
+            let downstream = downstream.clone();
+            std::thread::spawn(move || downstream(s2, c2));
         }
     });
     proxy_port
+}
+
+fn proxy(port: u16, refuse: &'static [usize], delay_first_reply: Duration) -> u16 {
+    use std::io::{Read, Write};
+    proxy_with(
+        port,
+        move |i| !refuse.contains(&i),
+        move |mut s2, mut c2| {
+            let mut buf = [0u8; 4096];
+            let mut first = true;
+            while let Ok(n) = s2.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if std::mem::take(&mut first) {
+                    std::thread::sleep(delay_first_reply);
+                }
+                if c2.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            let _ = c2.shutdown(std::net::Shutdown::Both);
+        },
+    )
 }
 
 /// A libmosquitto client (`mosquitto_sub`) with a retained Will `0` on
@@ -594,43 +626,30 @@ pub fn stalling_proxy(port: u16, after: usize) -> u16 {
 
 fn limiting_proxy(port: u16, after: usize, close: bool) -> u16 {
     use std::io::{Read, Write};
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let proxy_port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(client) = conn else { return };
-            let Ok(server) = TcpStream::connect(("127.0.0.1", port)) else {
-                continue;
-            };
-            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-            let (mut c1, mut s1) = (client, server);
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut c1, &mut s1);
-                let _ = s1.shutdown(std::net::Shutdown::Both);
-            });
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                let mut left = after;
-                while left > 0 {
-                    let Ok(n) = s2.read(&mut buf) else { break };
-                    if n == 0 {
-                        break;
-                    }
-                    let n = n.min(left);
-                    if c2.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                    left -= n;
+    proxy_with(
+        port,
+        |_| true,
+        move |mut s2, mut c2| {
+            let mut buf = [0u8; 4096];
+            let mut left = after;
+            while left > 0 {
+                let Ok(n) = s2.read(&mut buf) else { break };
+                if n == 0 {
+                    break;
                 }
-                if !close {
-                    while matches!(s2.read(&mut buf), Ok(n) if n > 0) {}
+                let n = n.min(left);
+                if c2.write_all(&buf[..n]).is_err() {
+                    break;
                 }
-                let _ = c2.shutdown(std::net::Shutdown::Both);
-                let _ = s2.shutdown(std::net::Shutdown::Both);
-            });
-        }
-    });
-    proxy_port
+                left -= n;
+            }
+            if !close {
+                while matches!(s2.read(&mut buf), Ok(n) if n > 0) {}
+            }
+            let _ = c2.shutdown(std::net::Shutdown::Both);
+            let _ = s2.shutdown(std::net::Shutdown::Both);
+        },
+    )
 }
 
 /// A loopback MQTT-aware proxy to `port` that silently drops every `nth` retained PUBLISH
@@ -638,69 +657,55 @@ fn limiting_proxy(port: u16, after: usize, close: bool) -> u16 {
 /// proxy's port.
 pub fn dropping_proxy(port: u16, nth: usize) -> u16 {
     use std::io::{BufReader, Read, Write};
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let proxy_port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(client) = conn else { return };
-            let Ok(server) = TcpStream::connect(("127.0.0.1", port)) else {
-                continue;
-            };
-            let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-            let (mut c1, mut s1) = (client, server);
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut c1, &mut s1);
-                let _ = s1.shutdown(std::net::Shutdown::Both);
-            });
-            std::thread::spawn(move || {
-                let mut from = BufReader::with_capacity(1 << 16, s2);
-                let mut to = std::io::BufWriter::with_capacity(1 << 16, c2);
-                let mut seen = 0usize;
+    proxy_with(
+        port,
+        |_| true,
+        move |s2, c2| {
+            let mut from = BufReader::with_capacity(1 << 16, s2);
+            let mut to = std::io::BufWriter::with_capacity(1 << 16, c2);
+            let mut seen = 0usize;
+            loop {
+                // One MQTT packet: fixed header byte, variable-length remaining length.
+                let mut first = [0u8; 1];
+                if from.read_exact(&mut first).is_err() {
+                    break;
+                }
+                let mut header = vec![first[0]];
+                let mut len = 0usize;
+                let mut shift = 0;
                 loop {
-                    // One MQTT packet: fixed header byte, variable-length remaining length.
-                    let mut first = [0u8; 1];
-                    if from.read_exact(&mut first).is_err() {
-                        break;
+                    let mut b = [0u8; 1];
+                    if from.read_exact(&mut b).is_err() {
+                        return;
                     }
-                    let mut header = vec![first[0]];
-                    let mut len = 0usize;
-                    let mut shift = 0;
-                    loop {
-                        let mut b = [0u8; 1];
-                        if from.read_exact(&mut b).is_err() {
-                            return;
-                        }
-                        header.push(b[0]);
-                        len |= usize::from(b[0] & 0x7f) << shift;
-                        shift += 7;
-                        if b[0] & 0x80 == 0 {
-                            break;
-                        }
-                    }
-                    let mut body = vec![0u8; len];
-                    if from.read_exact(&mut body).is_err() {
-                        break;
-                    }
-                    let retained_publish = first[0] >> 4 == 3 && first[0] & 1 == 1;
-                    let sys = body.len() > 6 && &body[2..7] == b"$SYS/";
-                    let dropped = retained_publish && !sys && {
-                        seen += 1;
-                        seen.is_multiple_of(nth)
-                    };
-                    if !dropped && (to.write_all(&header).is_err() || to.write_all(&body).is_err())
-                    {
-                        break;
-                    }
-                    if from.buffer().is_empty() && to.flush().is_err() {
+                    header.push(b[0]);
+                    len |= usize::from(b[0] & 0x7f) << shift;
+                    shift += 7;
+                    if b[0] & 0x80 == 0 {
                         break;
                     }
                 }
-                let _ = to.flush();
-                let _ = to.get_ref().shutdown(std::net::Shutdown::Both);
-            });
-        }
-    });
-    proxy_port
+                let mut body = vec![0u8; len];
+                if from.read_exact(&mut body).is_err() {
+                    break;
+                }
+                let retained_publish = first[0] >> 4 == 3 && first[0] & 1 == 1;
+                let sys = body.len() > 6 && &body[2..7] == b"$SYS/";
+                let dropped = retained_publish && !sys && {
+                    seen += 1;
+                    seen.is_multiple_of(nth)
+                };
+                if !dropped && (to.write_all(&header).is_err() || to.write_all(&body).is_err()) {
+                    break;
+                }
+                if from.buffer().is_empty() && to.flush().is_err() {
+                    break;
+                }
+            }
+            let _ = to.flush();
+            let _ = to.get_ref().shutdown(std::net::Shutdown::Both);
+        },
+    )
 }
 
 /// A loopback TCP proxy to `port` with a gate: while closed, new connections are dropped
@@ -713,32 +718,16 @@ pub struct Gate {
 impl Gate {
     pub fn new(port: u16) -> Self {
         use std::sync::atomic::{AtomicBool, Ordering};
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let proxy_port = listener.local_addr().unwrap().port();
         let open = std::sync::Arc::new(AtomicBool::new(true));
         let flag = open.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(client) = conn else { return };
-                if !flag.load(Ordering::SeqCst) {
-                    drop(client);
-                    continue;
-                }
-                let Ok(server) = TcpStream::connect(("127.0.0.1", port)) else {
-                    continue;
-                };
-                let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                let (mut c1, mut s1) = (client, server);
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut c1, &mut s1);
-                    let _ = s1.shutdown(std::net::Shutdown::Both);
-                });
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut s2, &mut c2);
-                    let _ = c2.shutdown(std::net::Shutdown::Both);
-                });
-            }
-        });
+        let proxy_port = proxy_with(
+            port,
+            move |_| flag.load(Ordering::SeqCst),
+            |mut s2, mut c2| {
+                let _ = std::io::copy(&mut s2, &mut c2);
+                let _ = c2.shutdown(std::net::Shutdown::Both);
+            },
+        );
         Self {
             port: proxy_port,
             open,
