@@ -143,10 +143,7 @@ fn others_can_read(path: &std::path::Path) -> Option<String> {
 
 /// `mqtt-scan-` and 16 random hex digits.
 fn random_client_id() -> String {
-    format!(
-        "mqtt-scan-{:016x}",
-        crate::session::random_u64() ^ u64::from(std::process::id())
-    )
+    format!("mqtt-scan-{:016x}", rand::random::<u64>())
 }
 
 /// What to subscribe to and how to read it.

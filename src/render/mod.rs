@@ -95,6 +95,27 @@ mod tests {
         insta::assert_snapshot!(render(|s, w| table::write(s, &opts, w)));
     }
 
+    /// Colour codes take no room on screen: with them stripped, the coloured table is the
+    /// plain one, and each state word carries its colour.
+    #[test]
+    fn coloured_table_lines_up_like_the_plain_one() {
+        let opts = |color| table::Options {
+            color,
+            now: t(3600),
+            source: true,
+        };
+        let plain = render(|s, w| table::write(s, &opts(false), w));
+        let coloured = render(|s, w| table::write(s, &opts(true), w));
+        assert!(coloured.contains("\x1b[31moffline\x1b[0m"));
+        assert!(coloured.contains("\x1b[32monline\x1b[0m"));
+        assert!(coloured.contains("\x1b[33munknown\x1b[0m"));
+        let stripped = ["\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[0m"]
+            .iter()
+            .fold(coloured, |s, code| s.replace(code, ""));
+        assert_eq!(stripped, plain);
+        assert!(plain.lines().all(|l| !l.ends_with(' ')));
+    }
+
     #[test]
     fn csv() {
         insta::assert_snapshot!(render(|s, w| csv::write(s, w)));

@@ -1,10 +1,14 @@
 //! The default human table, with a summary line under it.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 
 use chrono::{DateTime, Utc};
+use tabled::grid::dimension::{DimensionValue, StaticDimension};
+use tabled::grid::util::string::get_line_width;
+use tabled::settings::{Padding, Style};
+use tabled::tables::CompactTable;
 
 use super::Scan;
 use crate::status::rfc3339::Rfc3339;
@@ -64,15 +68,12 @@ fn clip_middle(s: &str, max: usize) -> Cow<'_, str> {
 }
 
 pub fn state_cell(state: State, color: bool) -> String {
-    if !color {
-        return state.as_str().to_owned();
+    if color {
+        colored(state)
+    } else {
+        state.as_str()
     }
-    let code = match state {
-        State::Online => "32",
-        State::Offline => "31",
-        State::Unknown => "33",
-    };
-    format!("\x1b[{code}m{state}\x1b[0m")
+    .to_owned()
 }
 
 const HEADER: [&str; 8] = [
@@ -163,9 +164,11 @@ pub fn summary_line(scan: &Scan<'_>) -> String {
 }
 
 /// Two passes over the rows, holding none of them as text: the first measures the
-/// columns, the second writes each row padded to them (trailing spaces trimmed). A table of
-/// a million rows stays a stream.
-pub fn write<W: Write>(scan: &Scan<'_>, opts: &Options, mut w: W) -> io::Result<()> {
+/// columns, the second lets tabled's `CompactTable` write each row padded to them (it
+/// streams rows from an iterator and allocates nothing per row). A table of a million rows
+/// stays a stream.
+pub fn write<W: Write>(scan: &Scan<'_>, opts: &Options, w: W) -> io::Result<()> {
+    let mut out = Lines::new(w);
     if !scan.clients.is_empty() {
         let columns = if opts.source { 8 } else { 7 };
         let mut widths = [0usize; 8];
@@ -178,45 +181,146 @@ pub fn write<W: Write>(scan: &Scan<'_>, opts: &Options, mut w: W) -> io::Result<
                 *w = (*w).max(width(t));
             }
         }
-        let mut out = Vec::with_capacity(64 * 1024);
-        let header = HEADER.map(Cow::Borrowed);
-        line(&mut out, &header[..columns], None, &widths);
-        for r in &scan.clients {
-            let c = cells(r, opts);
-            line(
-                &mut out,
-                &c.text[..columns],
-                opts.color.then_some(c.state),
-                &widths,
-            );
-            if out.len() >= 60 * 1024 {
-                w.write_all(&out)?;
-                out.clear();
+        // Each column's width includes the gap after it (tabled's right padding).
+        let dims = |extra_state: usize| {
+            let list = widths[..columns]
+                .iter()
+                .enumerate()
+                .map(|(i, w)| w + GAP + if i == 1 { extra_state } else { 0 })
+                .collect();
+            StaticDimension::new(DimensionValue::List(list), DimensionValue::Exact(1))
+        };
+        compact(std::iter::once(HEADER), dims(0), columns, &mut out)?;
+        // Colour codes count as width to tabled (without its slower `ansi` feature); every
+        // coloured state carries codes of the same length, so its column is widened by that.
+        let extra = if opts.color {
+            get_line_width(colored(State::Online)) - get_line_width(State::Online.as_str())
+        } else {
+            0
+        };
+        let rows = scan.clients.iter().map(|r| {
+            let mut c = cells(r, opts);
+            if opts.color {
+                c.text[1] = Cow::Borrowed(colored(c.state));
             }
-        }
-        w.write_all(&out)?;
+            // The last column on screen is trimmed, so no line ends in spaces.
+            if let Cow::Borrowed(t) = &c.text[columns - 1] {
+                c.text[columns - 1] = Cow::Borrowed(t.trim_end());
+            } else {
+                let t = c.text[columns - 1].trim_end().to_owned();
+                c.text[columns - 1] = Cow::Owned(t);
+            }
+            c.text
+        });
+        compact(rows, dims(extra), columns, &mut out)?;
     }
+    out.finish()?;
+    let mut w = out.into_inner();
     writeln!(w, "{}", summary_line(scan))
 }
 
-/// One line: each cell padded to its column and the gap, the last one trimmed.
-fn line(out: &mut Vec<u8>, cells: &[Cow<'_, str>], state: Option<State>, widths: &[usize; 8]) {
-    let last = cells.len() - 1;
-    let mut pad = 0;
-    for (i, cell) in cells.iter().enumerate() {
-        let text: &str = if i == last { cell.trim_end() } else { cell };
-        if text.is_empty() {
-            pad += widths[i] + GAP;
-            continue;
-        }
-        out.resize(out.len() + pad, b' ');
-        match state {
-            Some(s) if i == 1 => out.extend_from_slice(state_cell(s, true).as_bytes()),
-            _ => out.extend_from_slice(text.as_bytes()),
-        }
-        pad = widths[i].saturating_sub(width(text)) + GAP;
+/// One `CompactTable` with no borders: left-aligned cells, each followed by its gap.
+fn compact<I, W>(
+    rows: I,
+    dims: StaticDimension,
+    columns: usize,
+    out: &mut Lines<W>,
+) -> io::Result<()>
+where
+    I: IntoIterator,
+    I::Item: IntoIterator,
+    <I::Item as IntoIterator>::Item: AsRef<str>,
+    W: Write,
+{
+    CompactTable::with_dimension(rows, dims)
+        .columns(columns)
+        .with(Style::empty())
+        .with(Padding::new(0, 0, 0, 0))
+        .fmt(&mut *out)
+        .map_err(|_| out.take_error())?;
+    // tabled ends the last line without a newline.
+    fmt::Write::write_char(out, '\n').map_err(|_| out.take_error())
+}
+
+/// The state word in its colour, as the table and the event lines show it.
+fn colored(state: State) -> &'static str {
+    match state {
+        State::Online => "\x1b[32monline\x1b[0m",
+        State::Offline => "\x1b[31moffline\x1b[0m",
+        State::Unknown => "\x1b[33munknown\x1b[0m",
     }
-    out.push(b'\n');
+}
+
+/// The bytes tabled writes, buffered in chunks and passed on with the spaces at the end of
+/// each line dropped (a row's padding after its last cell).
+struct Lines<W: Write> {
+    w: W,
+    buf: Vec<u8>,
+    /// Spaces seen and not yet written: they are written only if more text follows.
+    spaces: usize,
+    error: Option<io::Error>,
+}
+
+impl<W: Write> Lines<W> {
+    const CHUNK: usize = 60 * 1024;
+
+    fn new(w: W) -> Self {
+        Self {
+            w,
+            buf: Vec::with_capacity(Self::CHUNK + 4096),
+            spaces: 0,
+            error: None,
+        }
+    }
+
+    fn take_error(&mut self) -> io::Error {
+        self.error
+            .take()
+            .unwrap_or_else(|| io::Error::other("the table could not be written"))
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.w.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    fn into_inner(self) -> W {
+        self.w
+    }
+
+    fn text(&mut self, s: &str) {
+        let trimmed = s.trim_end_matches(' ');
+        if trimmed.is_empty() {
+            self.spaces += s.len();
+            return;
+        }
+        self.buf.resize(self.buf.len() + self.spaces, b' ');
+        self.buf.extend_from_slice(trimmed.as_bytes());
+        self.spaces = s.len() - trimmed.len();
+    }
+}
+
+impl<W: Write> fmt::Write for Lines<W> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let mut parts = s.split('\n');
+        if let Some(first) = parts.next() {
+            self.text(first);
+        }
+        for part in parts {
+            self.spaces = 0;
+            self.buf.push(b'\n');
+            if self.buf.len() >= Self::CHUNK {
+                if let Err(e) = self.w.write_all(&self.buf) {
+                    self.error = Some(e);
+                    return Err(fmt::Error);
+                }
+                self.buf.clear();
+            }
+            self.text(part);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout};
 
-use super::{backoff, build, timeout_message, Client, Context, EventLoop, Net, Will, MAX_DURATION};
+use super::backoff;
+use super::client::{build, Client, EventLoop, Net, Will};
+use super::errors::{timeout_message, Context};
+use crate::cli::MAX_DURATION;
 use crate::config::Connection;
 
 /// A payload made when it is sent (a JSON status carries the time).
@@ -60,31 +63,11 @@ struct Queue {
 
 impl Shared {
     fn publish(&self, payload: Vec<u8>) -> bool {
-        match &self.client {
-            Client::V4(c) => c
-                .try_publish(
-                    self.topic.as_str(),
-                    rumqttc::QoS::AtLeastOnce,
-                    true,
-                    payload,
-                )
-                .is_ok(),
-            Client::V5(c) => c
-                .try_publish(
-                    self.topic.as_str(),
-                    rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
-                    true,
-                    payload,
-                )
-                .is_ok(),
-        }
+        self.client.try_publish_retained(&self.topic, payload)
     }
 
     fn disconnect(&self) {
-        let _ = match &self.client {
-            Client::V4(c) => c.try_disconnect().is_ok(),
-            Client::V5(c) => c.try_disconnect().is_ok(),
-        };
+        let _ = self.client.try_disconnect();
     }
 }
 

@@ -1,0 +1,419 @@
+//! The fold: status messages in, one row per client name out. Pure: time is a parameter.
+//!
+//! Rows live in one dense `Vec` and a table of (position, hash) pairs finds them by name:
+//! growing the index moves 8 bytes a row and reads no row, and a 100k snapshot never holds
+//! two copies of the rows.
+
+mod homie;
+mod row;
+mod sparkplug;
+#[cfg(test)]
+mod tests;
+
+pub use row::{Change, Extra, Observation, Outcome, Row, SortKey, Source, Summary};
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use hashbrown::{DefaultHashBuilder, HashTable};
+
+use super::natural::natural_cmp;
+use super::payload::{self, Detail, Payload, State, Vocabulary};
+use super::presets::Rule;
+
+/// An index entry: the row's position and its name's hash.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    row: u32,
+    hash: u32,
+}
+
+fn fold_hash(h: u64) -> u32 {
+    // The upper half folded in: the cast keeps the low 32 bits on purpose.
+    #[allow(clippy::cast_possible_truncation)]
+    let short = (h ^ (h >> 32)) as u32;
+    short
+}
+
+/// The 32 bits an index hash was made from (see `expand_hash`).
+fn low_half(h: u64) -> u32 {
+    // The low half on purpose.
+    #[allow(clippy::cast_possible_truncation)]
+    let low = h as u32;
+    low
+}
+
+/// The 64-bit hash hashbrown wants, from the 32 bits the index keeps (its control bits
+/// come from the top, its bucket from the bottom: both get real bits).
+fn expand_hash(h: u32) -> u64 {
+    u64::from(h) << 32 | u64::from(h)
+}
+
+#[derive(Clone)]
+pub struct Registry {
+    sources: Vec<Source>,
+    vocab: Vocabulary,
+    rows: Vec<Row>,
+    index: HashTable<Slot>,
+    hasher: DefaultHashBuilder,
+    epoch: u32,
+    /// Sparkplug: each node's last birth's bdSeq.
+    births: HashMap<String, Option<u64>>,
+    /// Homie 5: each device's root device.
+    roots: HashMap<String, String>,
+}
+
+impl Registry {
+    pub fn new(sources: Vec<Source>, vocab: Vocabulary) -> Self {
+        Self {
+            sources,
+            vocab,
+            rows: Vec::new(),
+            index: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
+            epoch: 0,
+            births: HashMap::new(),
+            roots: HashMap::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    fn position(&self, name: &str, hash: u64) -> Option<usize> {
+        let rows = &self.rows;
+        let short = low_half(hash);
+        self.index
+            .find(hash, |s| {
+                s.hash == short && &*rows[s.row as usize].name == name
+            })
+            .map(|s| s.row as usize)
+    }
+
+    /// The index's hash of a name: 32 bits, kept in the index beside the row, so growing
+    /// the index never reads the rows (a cache miss each, at 100,000 rows).
+    fn hash(&self, name: &str) -> u64 {
+        expand_hash(fold_hash(self.hasher.hash_one(name)))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Row> {
+        let i = self.position(name, self.hash(name))?;
+        Some(&self.rows[i])
+    }
+
+    /// Folds one message into the table.
+    pub fn fold(&mut self, obs: &Observation<'_>, now: DateTime<Utc>) -> Outcome {
+        self.fold_into(obs, now, None)
+    }
+
+    /// Folds one message and describes every change it made: its own row's, and those it
+    /// made for others (a Sparkplug node's death takes its devices; a lost Homie root its
+    /// children).
+    pub fn apply(&mut self, obs: &Observation<'_>, now: DateTime<Utc>, out: &mut Vec<Change>) {
+        let first = out.len();
+        let outcome = self.fold_into(obs, now, Some(out));
+        if let Outcome::Changed { from, to } = outcome {
+            let Some(name) = self.name_of(obs.topic).map(std::borrow::Cow::into_owned) else {
+                return;
+            };
+            let payload = match to {
+                Some(_) => self
+                    .get(&name)
+                    .map_or(Payload::Text("".into()), |r| r.payload.clone()),
+                None => Payload::Text("".into()),
+            };
+            // The message's own change first, then what it caused.
+            out.insert(
+                first,
+                Change {
+                    time: now,
+                    name,
+                    from,
+                    to,
+                    topic: obs.topic.to_owned(),
+                    payload,
+                    retained: obs.retained,
+                },
+            );
+        }
+    }
+
+    fn fold_into(
+        &mut self,
+        obs: &Observation<'_>,
+        now: DateTime<Utc>,
+        mut out: Option<&mut Vec<Change>>,
+    ) -> Outcome {
+        // The name borrows from the topic (nearly always): it is owned only on insert.
+        let Some((name, source)) = self.source_of(obs.topic) else {
+            return Outcome::NoMatch;
+        };
+        let rule = self.sources[source].rule;
+        let mut parsed = match rule {
+            Rule::Payload => {
+                if obs.payload.is_empty() {
+                    // A cleared retained message: the client's status is gone.
+                    let hash = self.hash(name.as_ref());
+                    return match self.position(&name, hash) {
+                        Some(i) => Outcome::Changed {
+                            from: Some(self.remove(i, hash).state),
+                            to: None,
+                        },
+                        None => Outcome::Unchanged,
+                    };
+                }
+                payload::parse(obs.payload, &self.vocab)
+            }
+            Rule::HomieDescription => {
+                self.homie_description(&name, obs.payload, now, out.as_deref_mut());
+                return Outcome::Unchanged;
+            }
+            Rule::NodeBirth | Rule::NodeDeath | Rule::DeviceBirth | Rule::DeviceDeath => {
+                let Some(parsed) = self.sparkplug(&name, rule, obs.payload) else {
+                    // A death that does not end the node's last birth: stale, ignored.
+                    return Outcome::Unchanged;
+                };
+                parsed
+            }
+        };
+        let lost_now = self.homie_inherit_lost(&name, &mut parsed);
+        let outcome = self.upsert(&name, obs, parsed, source, now);
+        if matches!(outcome, Outcome::Changed { .. }) {
+            if rule == Rule::NodeDeath {
+                self.node_death_cascade(&name, now, out);
+            } else if lost_now {
+                self.lost_root_cascade(&name, now, out);
+            }
+        }
+        outcome
+    }
+
+    /// Inserts or updates a row from a parsed message.
+    fn upsert(
+        &mut self,
+        name: &str,
+        obs: &Observation<'_>,
+        parsed: payload::Parsed,
+        source: usize,
+        now: DateTime<Utc>,
+    ) -> Outcome {
+        let label = &self.sources[source].label;
+        let hash = self.hash(name);
+        let found = self.position(name, hash);
+        // Without a timestamp in the payload, a retained message says nothing about when.
+        let since = parsed.ts.or((!obs.retained).then_some(now));
+        let extra = (parsed.ip.is_some() || parsed.reported_name.is_some() || parsed.ts.is_some())
+            .then(|| {
+                Box::new(Extra {
+                    ip: parsed.ip,
+                    reported_name: parsed.reported_name,
+                    ts: parsed.ts,
+                })
+            });
+        if let Some(i) = found {
+            let row = &mut self.rows[i];
+            let from = row.state;
+            if from != parsed.state {
+                row.since = since;
+                row.changes = row.changes.saturating_add(1);
+            }
+            row.state = parsed.state;
+            row.detail = parsed.detail;
+            if *row.topic != *obs.topic {
+                row.topic = obs.topic.into();
+            }
+            row.payload = parsed.payload;
+            row.retained = obs.retained;
+            row.last_seen = now;
+            row.epoch = self.epoch;
+            row.retained_ever |= obs.retained;
+            row.extra = extra;
+            if !Arc::ptr_eq(&row.source, label) {
+                row.source = Arc::clone(label);
+            }
+            return if from == parsed.state {
+                Outcome::Unchanged
+            } else {
+                Outcome::Changed {
+                    from: Some(from),
+                    to: Some(parsed.state),
+                }
+            };
+        }
+        let state = parsed.state;
+        let row = Row {
+            name: name.into(),
+            state,
+            detail: parsed.detail,
+            topic: obs.topic.into(),
+            payload: parsed.payload,
+            retained: obs.retained,
+            since,
+            last_seen: now,
+            changes: 0,
+            extra,
+            source: Arc::clone(label),
+            epoch: self.epoch,
+            retained_ever: obs.retained,
+        };
+        let at = u32::try_from(self.rows.len()).expect("fewer than 4 billion clients");
+        self.rows.push(row);
+        let slot = Slot {
+            row: at,
+            hash: low_half(hash),
+        };
+        self.index
+            .insert_unique(hash, slot, |s| expand_hash(s.hash));
+        Outcome::Changed {
+            from: None,
+            to: Some(state),
+        }
+    }
+
+    /// Takes the rows `which` selects (given a row, its name, and the cause's name) offline
+    /// with `detail`, reporting each change.
+    pub(super) fn cascade(
+        &mut self,
+        cause: &str,
+        detail: &str,
+        now: DateTime<Utc>,
+        mut out: Option<&mut Vec<Change>>,
+        which: impl Fn(&Row, &str, &str) -> bool,
+    ) {
+        for row in &mut self.rows {
+            if row.state == State::Offline || !which(row, &row.name, cause) {
+                continue;
+            }
+            let from = row.state;
+            row.state = State::Offline;
+            row.detail = Detail::Value(Box::new(serde_json::Value::String(detail.to_owned())));
+            row.since = Some(now);
+            row.changes = row.changes.saturating_add(1);
+            if let Some(out) = out.as_deref_mut() {
+                out.push(Change {
+                    time: now,
+                    name: row.name.to_string(),
+                    from: Some(from),
+                    to: Some(State::Offline),
+                    topic: row.topic.to_string(),
+                    payload: row.payload.clone(),
+                    retained: false,
+                });
+            }
+        }
+    }
+
+    /// The client name `topic` stands for, if it is a status topic: the name its row has
+    /// (a preset's fixed name, such as Zigbee2MQTT's `bridge`, included).
+    pub fn name_of<'t>(&self, topic: &'t str) -> Option<std::borrow::Cow<'t, str>> {
+        self.source_of(topic).map(|(name, _)| name)
+    }
+
+    /// The first source whose pattern matches `topic`, and the name it gives.
+    fn source_of<'t>(&self, topic: &'t str) -> Option<(std::borrow::Cow<'t, str>, usize)> {
+        self.sources.iter().enumerate().find_map(|(i, s)| {
+            let name = s.pattern.name(topic)?;
+            Some((s.fixed_name.map_or(name, std::borrow::Cow::Borrowed), i))
+        })
+    }
+
+    /// The sync generation that last refreshed the row `topic` names, if there is one.
+    pub fn epoch_of(&self, topic: &str) -> Option<u32> {
+        self.get(&self.name_of(topic)?).map(|r| r.epoch)
+    }
+
+    /// Starts a re-sync from the retained store: every row the coming snapshot does not
+    /// refresh is gone from the broker, and [`Registry::sweep`] takes it out.
+    pub fn begin_sync(&mut self) -> u32 {
+        self.epoch = self.epoch.wrapping_add(1);
+        self.epoch
+    }
+
+    /// Removes the rows not seen since `begin_sync` returned `epoch`, as removal changes.
+    /// Only rows that ever came from the retained store are judged: a status that is never
+    /// retained (Sparkplug's births and deaths) cannot be missing from it.
+    pub fn sweep(&mut self, epoch: u32, now: DateTime<Utc>) -> Vec<Change> {
+        let mut gone = Vec::new();
+        // From the end: the row that swap_remove moves into a slot was already checked.
+        for i in (0..self.rows.len()).rev() {
+            if self.rows[i].epoch != epoch && self.rows[i].retained_ever {
+                let hash = self.hash(&self.rows[i].name);
+                let row = self.remove(i, hash);
+                gone.push(Change {
+                    time: now,
+                    name: row.name.into(),
+                    from: Some(row.state),
+                    to: None,
+                    topic: row.topic.into(),
+                    payload: Payload::Text("".into()),
+                    retained: true,
+                });
+            }
+        }
+        gone.sort_by(|a, b| natural_cmp(&a.name, &b.name));
+        gone
+    }
+
+    /// Takes row `i` out: the last row moves into its slot and its index entry follows.
+    fn remove(&mut self, i: usize, hash: u64) -> Row {
+        if let Ok(entry) = self.index.find_entry(hash, |s| s.row as usize == i) {
+            entry.remove();
+        }
+        let row = self.rows.swap_remove(i);
+        if let Some(moved) = self.rows.get(i) {
+            let old = u32::try_from(self.rows.len()).expect("fewer than 4 billion clients");
+            let moved_hash = self.hash(&moved.name);
+            if let Some(slot) = self.index.find_mut(moved_hash, |s| s.row == old) {
+                slot.row = u32::try_from(i).expect("fewer than 4 billion clients");
+            }
+        }
+        row
+    }
+
+    /// Counts over the whole table (before any `--only`).
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary {
+            total: self.rows.len(),
+            ..Summary::default()
+        };
+        for row in &self.rows {
+            match row.state {
+                State::Online => s.online += 1,
+                State::Offline => s.offline += 1,
+                State::Unknown => s.unknown += 1,
+            }
+        }
+        s
+    }
+
+    /// The rows to show: filtered by `only`, sorted by `sort`.
+    pub fn rows(&self, sort: SortKey, only: Option<State>) -> Vec<&Row> {
+        let mut rows: Vec<&Row> = self
+            .rows
+            .iter()
+            .filter(|r| only.is_none_or(|s| r.state == s))
+            .collect();
+        rows.sort_unstable_by(|a, b| {
+            let by_name = || natural_cmp(&a.name, &b.name);
+            match sort {
+                SortKey::Name => by_name(),
+                SortKey::State => a.state.cmp(&b.state).then_with(by_name),
+                SortKey::Since => match (a.since, b.since) {
+                    (Some(x), Some(y)) => x.cmp(&y),
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (None, None) => std::cmp::Ordering::Equal,
+                }
+                .then_with(by_name),
+            }
+        });
+        rows
+    }
+}
