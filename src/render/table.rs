@@ -301,24 +301,35 @@ impl<W: Write> Lines<W> {
     }
 }
 
-impl<W: Write> fmt::Write for Lines<W> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let mut parts = s.split('\n');
-        if let Some(first) = parts.next() {
-            self.text(first);
-        }
-        for part in parts {
-            self.spaces = 0;
-            self.buf.push(b'\n');
-            if self.buf.len() >= Self::CHUNK {
-                if let Err(e) = self.w.write_all(&self.buf) {
-                    self.error = Some(e);
-                    return Err(fmt::Error);
-                }
-                self.buf.clear();
+impl<W: Write> Lines<W> {
+    fn newline(&mut self) -> fmt::Result {
+        self.spaces = 0;
+        self.buf.push(b'\n');
+        if self.buf.len() >= Self::CHUNK {
+            if let Err(e) = self.w.write_all(&self.buf) {
+                self.error = Some(e);
+                return Err(fmt::Error);
             }
-            self.text(part);
+            self.buf.clear();
         }
+        Ok(())
+    }
+}
+
+impl<W: Write> fmt::Write for Lines<W> {
+    /// tabled pads one `write_char` a space: those only count.
+    fn write_char(&mut self, c: char) -> fmt::Result {
+        match c {
+            ' ' => self.spaces += 1,
+            '\n' => self.newline()?,
+            c => self.text(c.encode_utf8(&mut [0; 4])),
+        }
+        Ok(())
+    }
+
+    /// Cells are single lines (escaped): tabled writes its newlines with `write_char`.
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.text(s);
         Ok(())
     }
 }
