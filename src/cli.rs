@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValue, TypedValueParser};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::status::{SortKey, State};
 
@@ -17,10 +18,20 @@ use crate::status::{SortKey, State};
         Clients publish a retained status on their own topic (online when they connect, \
         a Last Will with offline when they die). mqtt-scan subscribes to those topics and \
         folds what the broker holds into one table keyed by client name.",
-    after_help = "Examples:\n  mqtt-scan list -b mqtt://broker:1883\n  mqtt-scan list --json | jq -r '.clients[] | select(.state==\"offline\") | .name'\n  mqtt-scan list -t 'tele/{name}/LWT' --only offline",
-    propagate_version = true
+    after_help = "Examples:\n  mqtt-scan list -b mqtt://broker:1883\n  mqtt-scan list -h 10.0.0.5 -p 1884\n  mqtt-scan list --json | jq -r '.clients[] | select(.state==\"offline\") | .name'\n  mqtt-scan list -t 'tele/{name}/LWT' --only offline",
+    propagate_version = true,
+    // `-h` is the broker host, as in mosquitto_sub; `-V` the MQTT version. Help and version
+    // stay on `--help` and `--version`.
+    disable_help_flag = true,
+    disable_version_flag = true
 )]
 pub struct Cli {
+    /// Print help.
+    #[arg(long, action = ArgAction::Help, global = true)]
+    pub help: Option<bool>,
+    /// Print the version.
+    #[arg(long, action = ArgAction::Version)]
+    pub version: Option<bool>,
     #[command(flatten)]
     pub connection: ConnectionArgs,
     #[command(flatten)]
@@ -28,33 +39,53 @@ pub struct Cli {
     /// When to colour output: auto (on a terminal, unless NO_COLOR is set), always, never.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, value_name = "WHEN", help_heading = "Output")]
     pub color: ColorChoice,
+    /// None: only `--preset help` may stand alone (it lists the presets).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
+// Parsed once per run: the size of the biggest variant costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print the status table once and exit.
+    #[command(disable_help_flag = true)]
     List(ListArgs),
     /// Keep the table live: full screen on a terminal, one event per line in a pipe.
+    #[command(disable_help_flag = true)]
     Watch(WatchArgs),
     /// A monitoring verdict (Nagios plugin format): exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    #[command(disable_help_flag = true)]
     Check(CheckArgs),
     /// Be a status client: a Will, a retained online status, offline on the way out.
+    #[command(disable_help_flag = true)]
     Announce(AnnounceArgs),
     /// Clear the retained statuses of offline (or unknown) clients. A dry run unless --yes.
+    #[command(disable_help_flag = true)]
     Prune(PruneArgs),
     /// List the presets (--preset NAME): the conventions mqtt-scan knows, with their topics.
+    #[command(disable_help_flag = true)]
     Presets,
     /// The whole tool with nothing installed: an embedded broker, a simulated fleet, `watch`.
+    #[command(disable_help_flag = true)]
     Demo(DemoArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    #[command(disable_help_flag = true)]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff): `mqtt-scan man | man -l -`.
-    Man,
+    /// Print the man page (roff): `mqtt-scan man | man -l -`; `--dir DIR` writes one page
+    /// per subcommand.
+    #[command(disable_help_flag = true)]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write mqtt-scan.1 and one page per subcommand (mqtt-scan-list.1, ...) into DIR.
+    #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -66,9 +97,16 @@ pub enum ColorChoice {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum MqttVersion {
-    #[value(name = "3.1.1", alias = "3", alias = "4", alias = "311")]
+    // mosquitto_sub's `-V` spellings too: mqttv311, mqttv5.
+    #[value(
+        name = "3.1.1",
+        alias = "3",
+        alias = "4",
+        alias = "311",
+        alias = "mqttv311"
+    )]
     V311,
-    #[value(name = "5", alias = "5.0")]
+    #[value(name = "5", alias = "5.0", alias = "mqttv5")]
     V5,
 }
 
@@ -87,6 +125,19 @@ pub struct ConnectionArgs {
     )]
     // Parsed in config, not by clap: clap's error would repeat the value, password and all.
     pub broker: String,
+    /// Broker host, as mosquitto_sub's -h: replaces the host of --broker.
+    #[arg(
+        short = 'h',
+        long,
+        short_alias = 'H',
+        global = true,
+        value_name = "HOST",
+        value_hint = clap::ValueHint::Hostname
+    )]
+    pub host: Option<String>,
+    /// Broker port, as mosquitto_sub's -p: replaces the port of --broker.
+    #[arg(short = 'p', long, global = true, value_name = "PORT")]
+    pub port: Option<u16>,
     /// User name for the broker.
     #[arg(
         short = 'u',
@@ -123,8 +174,9 @@ pub struct ConnectionArgs {
     /// Client id [default: mqtt-scan-<random hex>].
     #[arg(long, env = "MQTT_SCAN_CLIENT_ID", global = true, value_name = "ID")]
     pub client_id: Option<String>,
-    /// MQTT protocol version.
+    /// MQTT protocol version (also mosquitto_sub's mqttv311, mqttv5).
     #[arg(
+        short = 'V',
         long,
         env = "MQTT_SCAN_MQTT_VERSION",
         value_enum,
@@ -150,7 +202,7 @@ pub struct TopicArgs {
     pub topics: Vec<String>,
     /// A known convention's topics and rules (repeatable): smarthome, homie, tasmota,
     /// esphome, zigbee2mqtt, shelly, sparkplug; `help` lists them.
-    #[arg(long = "preset", global = true, value_name = "NAME")]
+    #[arg(long = "preset", global = true, value_name = "NAME", value_parser = PresetName, hide_possible_values = true)]
     pub presets: Vec<String>,
     /// Extra payload words that mean online (comma-separated).
     #[arg(long, global = true, value_delimiter = ',', value_name = "WORDS")]
@@ -255,6 +307,16 @@ pub struct CheckArgs {
     /// CRITICAL when at least N judged clients are offline.
     #[arg(long, value_name = "N")]
     pub crit_offline: Option<usize>,
+    /// WARNING when the number of offline clients is outside RANGE (Nagios syntax: 10, 10:,
+    /// ~:10, 10:20, @10:20; `-w 0` warns on any offline client).
+    #[arg(short = 'w', long, value_name = "RANGE", value_parser = crate::check::Range::parse, conflicts_with = "warn_offline")]
+    pub warning: Option<crate::check::Range>,
+    /// CRITICAL when the number of offline clients is outside RANGE (as --warning).
+    #[arg(short = 'c', long, value_name = "RANGE", value_parser = crate::check::Range::parse, conflicts_with = "crit_offline")]
+    pub critical: Option<crate::check::Range>,
+    /// Bound the whole run (connect and snapshot): UNKNOWN, naming the stage, when it ends.
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub timeout: Option<Duration>,
     /// CRITICAL when fewer than N judged clients are online.
     #[arg(long, value_name = "N")]
     pub min_online: Option<usize>,
@@ -317,7 +379,7 @@ pub enum PruneState {
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// Which statuses to clear besides nothing: offline ones, or offline and unknown ones.
+    /// Which statuses to clear: offline ones, or offline and unknown ones.
     #[arg(long, value_enum, default_value_t = PruneState::Offline)]
     pub state: PruneState,
     /// Only statuses whose payload timestamp is older than this (statuses without one are kept).
@@ -344,6 +406,35 @@ pub struct DemoArgs {
     /// Event line format (jsonl implies --events).
     #[arg(long, value_enum, default_value_t = EventFormat::Text)]
     pub format: EventFormat,
+}
+
+/// `--preset`: any text (config says what is wrong with an unknown name, listing the known
+/// ones), with the preset names as possible values, so shell completion offers them.
+#[derive(Debug, Clone, Copy)]
+pub struct PresetName;
+
+impl TypedValueParser for PresetName {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(
+            crate::status::presets::PRESETS
+                .iter()
+                .map(|p| PossibleValue::new(p.name).help(p.about))
+                .chain(std::iter::once(
+                    PossibleValue::new("help").help("list the presets"),
+                )),
+        ))
+    }
 }
 
 impl ListArgs {
@@ -395,7 +486,7 @@ mod tests {
         .unwrap();
         assert_eq!(cli.connection.broker, "h:1");
         assert_eq!(cli.topics.topics, ["a/#", "b/+"]);
-        let Command::List(list) = cli.command else {
+        let Some(Command::List(list)) = cli.command else {
             panic!("not list");
         };
         assert_eq!(list.format(), Format::Json);

@@ -45,10 +45,21 @@ pub struct Connection {
 
 impl Connection {
     pub fn from_args(args: &ConnectionArgs) -> anyhow::Result<Self> {
-        let broker: BrokerUrl = args
+        let mut broker: BrokerUrl = args
             .broker
             .parse()
             .map_err(|why: String| usage(format!("invalid --broker URL: {why}")))?;
+        // mosquitto_sub's -h and -p: they replace the host and port of --broker (whose
+        // scheme, path and credentials stay).
+        if let Some(host) = &args.host {
+            broker.host = parse_host(host)?;
+        }
+        if let Some(port) = args.port {
+            if port == 0 {
+                return Err(usage("invalid --port 0: use 1 to 65535"));
+            }
+            broker.port = port;
+        }
         let tls_flags =
             args.cafile.is_some() || args.cert.is_some() || args.key.is_some() || args.insecure;
         if tls_flags && !broker.scheme.is_tls() {
@@ -107,6 +118,34 @@ impl Connection {
             warnings,
         })
     }
+}
+
+/// A `-h/--host` value: a name or an address (IPv6 with or without brackets), nothing else.
+fn parse_host(text: &str) -> anyhow::Result<String> {
+    let t = text.trim();
+    let bracketed = if t.contains(':') && !t.starts_with('[') {
+        format!("[{t}]")
+    } else {
+        t.to_owned()
+    };
+    let bad = || {
+        usage(format!(
+            "invalid --host '{}': give a host name or address only (the port goes in -p/--port)",
+            crate::status::escape(t)
+        ))
+    };
+    if t.is_empty() || t.contains(['/', '@', '?', '#']) || t.contains(char::is_whitespace) {
+        return Err(bad());
+    }
+    let unbracketed = t.trim_start_matches('[').trim_end_matches(']');
+    if t.contains(':') && unbracketed.parse::<std::net::Ipv6Addr>().is_err() {
+        return Err(bad());
+    }
+    let url: BrokerUrl = format!("mqtt://{bracketed}").parse().map_err(|_| bad())?;
+    if url.port != 1883 || url.username.is_some() {
+        return Err(bad());
+    }
+    Ok(url.host)
 }
 
 fn read_password_file(path: &std::path::Path) -> anyhow::Result<String> {

@@ -1,3 +1,4 @@
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
@@ -30,10 +31,10 @@ fn main() -> ExitCode {
     // For a monitor, every failure of `check` is UNKNOWN (3), never a usage error's 2,
     // which it would read as CRITICAL.
     let check_format = match &cli.command {
-        Command::Check(args) => Some(args.format),
+        Some(Command::Check(args)) => Some(args.format),
         _ => None,
     };
-    match run(&cli, password_flag) {
+    match run(&cli, &matches, password_flag) {
         Ok(code) => code.into(),
         Err(e) => {
             let message = format!("{e:#}");
@@ -50,21 +51,35 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli, password_flag: bool) -> anyhow::Result<Exit> {
-    if matches!(cli.command, Command::Presets) || cli.topics.presets.iter().any(|p| p == "help") {
+fn run(cli: &Cli, matches: &ArgMatches, password_flag: bool) -> anyhow::Result<Exit> {
+    if matches!(cli.command, Some(Command::Presets))
+        || cli.topics.presets.iter().any(|p| p == "help")
+    {
         print!("{}", mqtt_scan::status::presets::listing());
         return Ok(Exit::Success);
     }
-    match &cli.command {
+    let Some(command) = &cli.command else {
+        // No subcommand: the help, as a usage error.
+        eprint!("{}", Cli::command().render_help());
+        return Ok(Exit::Usage);
+    };
+    match command {
         Command::Completions { shell } => {
-            let mut out = std::io::stdout();
-            clap_complete::generate(*shell, &mut Cli::command(), "mqtt-scan", &mut out);
+            commands::to_stdout(|w| w.write_all(&commands::docs::completions(*shell)))?;
             return Ok(Exit::Success);
         }
-        Command::Man => {
-            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+        Command::Man(args) => {
+            match &args.dir {
+                Some(dir) => {
+                    for page in commands::docs::write_pages(dir)? {
+                        println!("{}", page.display());
+                    }
+                }
+                None => commands::to_stdout(|w| commands::docs::main_page(w))?,
+            }
             return Ok(Exit::Success);
         }
+        Command::Demo(_) => reject_demo_flags(matches)?,
         _ => {}
     }
     let conn = Connection::from_args(&cli.connection)?;
@@ -82,7 +97,7 @@ fn run(cli: &Cli, password_flag: bool) -> anyhow::Result<Exit> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        match &cli.command {
+        match command {
             Command::List(args) => {
                 let color = config::use_color(cli.color, config::stdout_is_terminal());
                 // Interrupted before printing: nothing half-written, exit 130.
@@ -99,9 +114,43 @@ fn run(cli: &Cli, password_flag: bool) -> anyhow::Result<Exit> {
             Command::Announce(args) => commands::announce::run(&conn, args).await,
             Command::Prune(args) => commands::prune::run(&conn, &scan, args).await,
             Command::Demo(args) => commands::demo::run(&conn, args, cli.color).await,
-            Command::Presets | Command::Completions { .. } | Command::Man => Ok(Exit::Success),
+            Command::Presets | Command::Completions { .. } | Command::Man(_) => Ok(Exit::Success),
         }
     })
+}
+
+/// `demo` runs its own broker and topics: a connection or topic flag given to it would be
+/// silently ignored, so it is an error (the variables, set for every command, are not).
+fn reject_demo_flags(matches: &ArgMatches) -> anyhow::Result<()> {
+    const IGNORED: &[(&str, &str)] = &[
+        ("broker", "-b/--broker"),
+        ("host", "-h/--host"),
+        ("port", "-p/--port"),
+        ("username", "-u/--username"),
+        ("password", "--password"),
+        ("password_file", "--password-file"),
+        ("cafile", "--cafile"),
+        ("cert", "--cert"),
+        ("key", "--key"),
+        ("insecure", "--insecure"),
+        ("topics", "-t/--topic"),
+        ("presets", "--preset"),
+        ("online_values", "--online-values"),
+        ("offline_values", "--offline-values"),
+    ];
+    let sub = matches.subcommand().map(|(_, m)| m);
+    for (id, flag) in IGNORED {
+        let given = [Some(matches), sub]
+            .into_iter()
+            .flatten()
+            .any(|m| m.value_source(id) == Some(ValueSource::CommandLine));
+        if given {
+            return Err(mqtt_scan::error::usage(format!(
+                "demo does not take {flag}: it runs its own broker and fleet (to look at your broker: mqtt-scan list {flag} ...)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Whether `--password` came from the command line (not MQTT_SCAN_PASSWORD), before or
@@ -130,6 +179,14 @@ fn clap_error(e: &clap::Error) -> ExitCode {
             Exit::Usage.into()
         }
         _ => {
+            if let Some(message) = mosquitto_habit(e) {
+                let message = format!("{message} (see mqtt-scan --help)");
+                if subcommand_is_check() {
+                    return commands::check::unknown(&message, CheckFormat::Text).into();
+                }
+                eprintln!("mqtt-scan: {message}");
+                return Exit::Usage.into();
+            }
             let text = e.render().to_string();
             let parts: Vec<&str> = text
                 .lines()
@@ -149,12 +206,115 @@ fn clap_error(e: &clap::Error) -> ExitCode {
     }
 }
 
+/// mosquitto_sub's flags that mqtt-scan spells differently (or does not need): an unknown
+/// flag among them gets an error naming ours.
+const MOSQUITTO_FLAGS: &[(&str, &str)] = &[
+    (
+        "-P",
+        "use --password (or MQTT_SCAN_PASSWORD, --password-file)",
+    ),
+    (
+        "--pw",
+        "use --password (or MQTT_SCAN_PASSWORD, --password-file)",
+    ),
+    ("-i", "use --client-id"),
+    ("--id", "use --client-id"),
+    ("-I", "use --client-id"),
+    ("--id-prefix", "use --client-id"),
+    ("-k", "use --keepalive"),
+    (
+        "-W",
+        "use --wait (the longest to wait for the retained snapshot)",
+    ),
+    ("-L", "use -b/--broker URL"),
+    ("--url", "use -b/--broker URL"),
+    (
+        "-q",
+        "not needed: the snapshot is taken at QoS 0 (see the README), watch --session uses QoS 1",
+    ),
+    (
+        "--qos",
+        "not needed: the snapshot is taken at QoS 0 (see the README), watch --session uses QoS 1",
+    ),
+    ("-v", "not needed: every row shows its topic"),
+    ("--verbose", "not needed: every row shows its topic"),
+    (
+        "--retained-only",
+        "not needed: list shows the retained statuses; watch follows live changes",
+    ),
+    (
+        "-R",
+        "not needed: list shows the retained statuses; watch follows live changes",
+    ),
+    (
+        "-C",
+        "not needed: list ends by itself once the retained snapshot is complete",
+    ),
+    ("-N", "not needed: use --format (table, json, jsonl, csv)"),
+    ("-F", "use --format (table, json, jsonl, csv)"),
+    ("--pretty", "use --format json"),
+    ("-d", "not available: errors say what failed"),
+    ("--debug", "not available: errors say what failed"),
+    (
+        "--quiet",
+        "not needed: mqtt-scan prints only the table and real warnings",
+    ),
+    ("--capath", "use --cafile with a PEM file"),
+    ("-x", "use watch --session NAME --session-expiry DUR"),
+    ("--disable-clean-session", "use watch --session NAME"),
+    (
+        "-U",
+        "use prune (it clears offline clients' retained statuses)",
+    ),
+    (
+        "--unsubscribe",
+        "use prune (it clears offline clients' retained statuses)",
+    ),
+    (
+        "--will-topic",
+        "use announce (it registers the Will for you)",
+    ),
+    (
+        "--will-payload",
+        "use announce (it registers the Will for you)",
+    ),
+    (
+        "-T",
+        "not available: narrow the status topics with -t instead",
+    ),
+    (
+        "--filter-out",
+        "not available: narrow the status topics with -t instead",
+    ),
+];
+
+fn mosquitto_habit(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    if e.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let flag = arg.split('=').next().unwrap_or(arg);
+    let (_, hint) = MOSQUITTO_FLAGS.iter().find(|(f, _)| *f == flag)?;
+    Some(format!(
+        "unexpected argument '{flag}' (mosquitto_sub's {flag}?): {hint}"
+    ))
+}
+
 /// Whether the command line names `check`, when clap could not parse it: the first word
 /// that is neither a flag nor a global flag's value.
 fn subcommand_is_check() -> bool {
     const TAKES_VALUE: &[&str] = &[
         "-b",
         "--broker",
+        "-h",
+        "-H",
+        "--host",
+        "-p",
+        "--port",
+        "-V",
         "-u",
         "--username",
         "--password",

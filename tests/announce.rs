@@ -176,7 +176,19 @@ fn a_command_that_cannot_start_is_127() {
         stderr(&out),
         "mqtt-scan: cannot run '/nonexistent/program': no such file\n"
     );
-    assert_eq!(state(&m.url(), "ghost", &[]).as_deref(), Some("offline"));
+    // Found missing before connecting: never announced online, so no status at all.
+    assert_eq!(state(&m.url(), "ghost", &[]), None);
+    let out = Command::new(BIN)
+        .args(["announce", "ghost2", "-b", &m.url(), "--"])
+        .arg("no-such-program-mqtt-scan")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127));
+    assert_eq!(
+        stderr(&out),
+        "mqtt-scan: cannot run 'no-such-program-mqtt-scan': command not found on PATH\n"
+    );
+    assert_eq!(state(&m.url(), "ghost2", &[]), None);
 }
 
 #[test]

@@ -171,6 +171,7 @@ fn max_age_makes_old_json_timestamps_stale() {
 #[test]
 fn grace_forgives_across_runs_until_the_client_has_been_offline_that_long() {
     let m = fleet();
+    m.retain("sensors/connected/sensor2", "1");
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
     let args = [
@@ -183,7 +184,11 @@ fn grace_forgives_across_runs_until_the_client_has_been_offline_that_long() {
         "--grace",
         "2s",
     ];
-    let first_run = Instant::now();
+    // A run sees sensor2 online; then it goes offline (a retained offline with no time, as
+    // a Will is): the next run knows the outage began after the last one, and forgives it.
+    assert_eq!(check(&m.url(), &args).status.code(), Some(0));
+    m.retain("sensors/connected/sensor2", "0");
+    let went_offline = Instant::now();
     let out = check(&m.url(), &args);
     assert_eq!(out.status.code(), Some(0), "forgiven: {}", stdout(&out));
     let (_, summary, perf) = parse(&out);
@@ -202,7 +207,7 @@ fn grace_forgives_across_runs_until_the_client_has_been_offline_that_long() {
         let out = check(&m.url(), &args);
         (out.status.code() == Some(1)).then_some(out)
     });
-    assert!(first_run.elapsed() >= Duration::from_secs(2));
+    assert!(went_offline.elapsed() >= Duration::from_secs(2));
     assert_eq!(parse(&out).1, "1/2 expected offline: sensor2");
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
@@ -215,6 +220,201 @@ fn grace_forgives_across_runs_until_the_client_has_been_offline_that_long() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(leftovers.len(), 1, "no temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn grace_does_not_forgive_a_status_retained_offline_before_the_first_run() {
+    // sensor2's retained offline has no time: it may have been down for a year. The first
+    // run with --grace must say so, not call it a fresh outage.
+    let m = fleet();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let args = [
+        "--expect",
+        "sensor1",
+        "--expect",
+        "sensor2",
+        "--state-file",
+        state.to_str().unwrap(),
+        "--grace",
+        "5m",
+    ];
+    for run in ["first", "second"] {
+        let out = check(&m.url(), &args);
+        assert_eq!(out.status.code(), Some(1), "{run} run: {}", stdout(&out));
+        assert_eq!(parse(&out).1, "1/2 expected offline: sensor2", "{run} run");
+    }
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert!(
+        saved["first_offline"]["sensor2"].is_null(),
+        "offline since an unknown time: {saved}"
+    );
+    // A status that says when it went offline is judged by that time.
+    let now = chrono::Utc::now().timestamp();
+    m.retain(
+        "sensors/connected/sensor3",
+        &format!(r#"{{"status":0,"ts":{}}}"#, now - 10),
+    );
+    let out = check(
+        &m.url(),
+        &[
+            "--expect",
+            "sensor3",
+            "--state-file",
+            dir.path().join("other.json").to_str().unwrap(),
+            "--grace",
+            "5m",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+#[test]
+fn nothing_to_judge_is_unknown_and_names_the_topics() {
+    let m = fleet();
+    let out = check(&m.url(), &["-t", "sensors/conected/#"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    let (status, summary, perf) = parse(&out);
+    assert_eq!(status, "UNKNOWN");
+    assert!(
+        summary.starts_with(
+            "0/0 offline; no client status on the topics subscribed (sensors/conected/#): nothing to judge"
+        ),
+        "{summary}"
+    );
+    assert_eq!(perf["total"][0], "0");
+    // `check -t 10`, a Nagios habit meaning a timeout.
+    let out = check(&m.url(), &["-t", "10"]);
+    assert_eq!(out.status.code(), Some(3));
+    let summary = parse(&out).1;
+    assert!(
+        summary.contains("-t is --topic here") && summary.contains("use --timeout 10s"),
+        "{summary}"
+    );
+    // With --min-online, an empty fleet is a breach.
+    let out = check(&m.url(), &["-t", "nothing/#", "--min-online", "1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert_eq!(parse(&out).0, "CRITICAL");
+}
+
+#[test]
+fn nagios_warning_and_critical_ranges_on_the_offline_count() {
+    let m = fleet(); // 1 of 3 offline
+    let status = |args: &[&str]| {
+        let out = check(&m.url(), args);
+        let (status, _, perf) = parse(&out);
+        (out.status.code(), status, perf["offline"].clone())
+    };
+    assert_eq!(
+        status(&["-w", "0"]),
+        (
+            Some(1),
+            "WARNING".into(),
+            vec!["1".into(), "0".into(), String::new(), "0".into()]
+        )
+    );
+    assert_eq!(status(&["--warning", "1"]).0, Some(0));
+    assert_eq!(
+        status(&["-w", "0", "-c", "0"]),
+        (
+            Some(2),
+            "CRITICAL".into(),
+            vec!["1".into(), "0".into(), "0".into(), "0".into()]
+        )
+    );
+    assert_eq!(status(&["--critical", "@1:5"]).0, Some(2));
+    assert_eq!(
+        status(&["-c", "2:"]).0,
+        Some(2),
+        "fewer than 2 offline alerts"
+    );
+    assert_eq!(status(&["-w", "~:3"]).0, Some(0));
+    // With --expect, -w replaces the default --warn-offline 1.
+    assert_eq!(
+        status(&["--expect", "sensor2", "-w", "1"]).0,
+        Some(0),
+        "1 offline is inside 0:1"
+    );
+    for bad in [
+        vec!["check", "-w", "1.5"],
+        vec!["check", "-w", "5:1"],
+        vec!["check", "-w", "1", "--warn-offline", "1"],
+    ] {
+        let out = Command::new(BIN).args(&bad).output().unwrap();
+        assert_eq!(out.status.code(), Some(3), "{bad:?}: {}", stdout(&out));
+        assert!(stdout(&out).starts_with("MQTT-SCAN UNKNOWN - "), "{bad:?}");
+    }
+}
+
+#[test]
+fn nagios_host_and_port_flags() {
+    let m = fleet();
+    let port = m.port.to_string();
+    for host_flag in ["-H", "-h", "--host"] {
+        let out = Command::new(BIN)
+            .args([
+                "check",
+                host_flag,
+                "127.0.0.1",
+                "-p",
+                &port,
+                "--expect",
+                "sensor1",
+            ])
+            .env_remove("MQTT_SCAN_BROKER")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{host_flag}: {}", stdout(&out));
+    }
+}
+
+#[test]
+fn timeout_bounds_the_whole_run_and_names_the_stage() {
+    // A broker that accepts TCP and never answers: the connect stage.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let started = Instant::now();
+    let out = check(
+        &format!("127.0.0.1:{port}"),
+        &["--connect-timeout", "30s", "--timeout", "1s"],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        stdout(&out).starts_with(&format!(
+            "MQTT-SCAN UNKNOWN - --timeout 1s ran out while connecting to mqtt://127.0.0.1:{port}"
+        )),
+        "{}",
+        stdout(&out)
+    );
+    // A broker whose ACL drops the probe: the snapshot never completes, --wait is long.
+    let m = Mosquitto::with(|port, dir| {
+        let acl = write(dir, "acl", "topic read #\n");
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\nacl_file {}\n",
+            acl.display()
+        )
+    });
+    let started = Instant::now();
+    let out = check(&m.url(), &["--wait", "30s", "--timeout", "1s"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        stdout(&out).starts_with(
+            "MQTT-SCAN UNKNOWN - --timeout 1s ran out while waiting for the retained snapshot"
+        ),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]

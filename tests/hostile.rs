@@ -454,7 +454,9 @@ fn ten_thousand_random_statuses_published_while_list_and_watch_run() {
     for line in text.lines() {
         assert_no_raw_controls(&line, "watch text");
         assert!(
-            line.ends_with("(retained=false)") || line.ends_with("(retained=true)"),
+            line.ends_with("(retained=false)")
+                || line.ends_with("(retained=true)")
+                || line.ends_with("(status cleared)"),
             "one event per line: {line}"
         );
     }

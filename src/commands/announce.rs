@@ -14,6 +14,14 @@ use super::{Sig, Signals};
 
 pub async fn run(conn: &Connection, args: &AnnounceArgs) -> anyhow::Result<Exit> {
     let topic = status_topic(&args.topic_template, &args.name)?;
+    // A command that cannot start must not be announced online first: look for it before
+    // connecting (spawn can still fail later, e.g. a bad binary format, and says so then).
+    if let Some(program) = args.command.first() {
+        if let Err(why) = find_program(program) {
+            eprintln!("mqtt-scan: cannot run '{}': {why}", escape(program));
+            return Ok(Exit::Command(127));
+        }
+    }
     let mut signals = Signals::new()?;
     let ip = {
         let conn = conn.clone();
@@ -83,6 +91,34 @@ pub async fn run(conn: &Connection, args: &AnnounceArgs) -> anyhow::Result<Exit>
         .or_else(|| status.signal().map(|s| 128 + s))
         .unwrap_or(1);
     Ok(Exit::Command(u8::try_from(code).unwrap_or(1)))
+}
+
+/// Whether `program` can be started: a path names an executable file; a bare name is looked
+/// up on PATH, as the spawn will.
+fn find_program(program: &str) -> Result<std::path::PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.is_empty() {
+        return Err("an empty command name".into());
+    }
+    if program.contains('/') {
+        let path = std::path::Path::new(program);
+        return match std::fs::metadata(path) {
+            Err(e) => Err(crate::tls::io_reason(&e)),
+            Ok(m) if m.is_dir() => Err("it is a directory".into()),
+            Ok(_) if !executable(path) => Err("permission denied (not executable)".into()),
+            Ok(_) => Ok(path.to_owned()),
+        };
+    }
+    std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join(program))
+                .find(|candidate| executable(candidate))
+        })
+        .ok_or_else(|| "command not found on PATH".to_owned())
 }
 
 /// The status topic for NAME: no wildcards, not empty.

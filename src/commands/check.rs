@@ -1,26 +1,28 @@
 //! `mqtt-scan check`: the `list` snapshot, judged, as one monitoring-plugin line.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
-use crate::check::{self, Rules, StateFile, Status, Verdict, STATE_VERSION};
+use tokio::time::{timeout_at, Instant};
+
+use crate::check::{self, Memory, Rules, StateFile, Status, Verdict, STATE_VERSION};
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::config::{Connection, Scan};
 use crate::error::{usage, Exit};
 use crate::render::json;
-use crate::session::now_ms;
+use crate::session::{now_ms, Session, Spec};
+use crate::status::Registry;
 use crate::tls::io_reason;
 
 pub async fn run(conn: &Connection, scan: &Scan, args: &CheckArgs) -> anyhow::Result<Exit> {
-    let rules = rules(args)?;
+    let mut rules = rules(args)?;
+    rules.topics = scan.filters();
     let remembered = match &args.state_file {
         Some(path) => read_state(path)?,
-        None => BTreeMap::new(),
+        None => Memory::default(),
     };
-    let (session, registry, complete) =
-        super::take_snapshot(conn, scan, &args.snapshot, false).await?;
-    session.close().await;
+    let (registry, complete) = snapshot(conn, scan, args).await?;
     if !complete {
         // A partial table would judge present clients missing: say so instead.
         anyhow::bail!(
@@ -34,6 +36,58 @@ pub async fn run(conn: &Connection, scan: &Scan, args: &CheckArgs) -> anyhow::Re
     }
     print(&verdict, args.format)?;
     Ok(Exit::Check(verdict.status))
+}
+
+/// The `list` snapshot, with `--timeout` bounding the connect and the snapshot together.
+async fn snapshot(
+    conn: &Connection,
+    scan: &Scan,
+    args: &CheckArgs,
+) -> anyhow::Result<(Registry, bool)> {
+    let Some(limit) = args.timeout else {
+        let (session, registry, complete) =
+            super::take_snapshot(conn, scan, &args.snapshot, false).await?;
+        session.close().await;
+        return Ok((registry, complete));
+    };
+    let deadline = Instant::now() + limit;
+    let expired = |stage: &str| {
+        anyhow::anyhow!(
+            "--timeout {} ran out {stage} (raise --timeout, or see --connect-timeout and --wait)",
+            humantime::format_duration(limit)
+        )
+    };
+    let spec = Spec {
+        filters: scan.filters(),
+        reconnect: false,
+        persistent: None,
+        count_retained: false,
+    };
+    let mut session = timeout_at(deadline, Session::connect(conn, spec))
+        .await
+        .map_err(|_| expired(&format!("while connecting to {}", conn.broker)))??;
+    let mut registry = Registry::new(scan.sources.clone(), scan.vocab.clone());
+    let complete = timeout_at(
+        deadline,
+        session.snapshot(&mut registry, args.snapshot.wait, args.snapshot.settle),
+    )
+    .await
+    .map_err(|_| {
+        expired(&format!(
+            "while waiting for the retained snapshot from {} ({} statuses so far)",
+            conn.broker,
+            registry.len()
+        ))
+    })??;
+    // The verdict is known: a slow goodbye must not turn it into UNKNOWN.
+    let _ = tokio::time::timeout(
+        deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(100)),
+        session.close(),
+    )
+    .await;
+    Ok((registry, complete))
 }
 
 /// The rules from the flags; `--warn-offline` defaults to 1 when clients are expected.
@@ -59,12 +113,17 @@ fn rules(args: &CheckArgs) -> anyhow::Result<Rules> {
         ));
     }
     Ok(Rules {
-        warn_offline: args.warn_offline.or(expecting.then_some(1)),
+        warn_offline: args
+            .warn_offline
+            .or((expecting && args.warning.is_none()).then_some(1)),
         crit_offline: args.crit_offline,
+        warning: args.warning.clone(),
+        critical: args.critical.clone(),
         min_online: args.min_online,
         max_age: args.max_age,
         grace: args.grace,
         expected: expecting.then_some(expected),
+        topics: Vec::new(),
     })
 }
 
@@ -77,17 +136,15 @@ pub fn parse_expect_file(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn read_state(path: &Path) -> anyhow::Result<BTreeMap<String, chrono::DateTime<chrono::Utc>>> {
+fn read_state(path: &Path) -> anyhow::Result<Memory> {
     match std::fs::read_to_string(path) {
-        Ok(text) => StateFile::parse(&text)
-            .map(|s| s.first_offline)
-            .map_err(|why| {
-                anyhow::anyhow!(
-                    "--state-file {}: {why}; delete it to start over",
-                    path.display()
-                )
-            }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Ok(text) => StateFile::parse(&text).map(|s| s.memory).map_err(|why| {
+            anyhow::anyhow!(
+                "--state-file {}: {why}; delete it to start over",
+                path.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Memory::default()),
         Err(e) => Err(anyhow::anyhow!(
             "cannot read --state-file {}: {}",
             path.display(),
@@ -101,7 +158,7 @@ fn read_state(path: &Path) -> anyhow::Result<BTreeMap<String, chrono::DateTime<c
 fn write_state(path: &Path, verdict: &Verdict) -> anyhow::Result<()> {
     let state = StateFile {
         mqtt_scan_state: STATE_VERSION,
-        first_offline: verdict.first_offline.clone(),
+        memory: verdict.memory.clone(),
     };
     let fail = |e: std::io::Error| {
         anyhow::anyhow!(

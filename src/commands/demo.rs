@@ -23,7 +23,10 @@ pub async fn run(base: &Connection, args: &DemoArgs, color: ColorChoice) -> anyh
     let addr = start_broker()?;
     let url = format!("mqtt://{addr}");
     // The first line: another terminal can look at the same broker.
-    eprintln!("mqtt-scan: demo broker at {url} (in another terminal: mqtt-scan list -b {url})");
+    eprintln!(
+        "mqtt-scan: demo broker at {url} (in another terminal: {} list -b {url})",
+        how_to_run_me()
+    );
     let mut conn = base.clone();
     conn.broker = url.parse().map_err(|e: String| anyhow::anyhow!(e))?;
     conn.tls = None;
@@ -56,6 +59,33 @@ pub async fn run(base: &Connection, args: &DemoArgs, color: ColorChoice) -> anyh
             () = sleep(d) => Ok(Exit::Success),
         },
         None => watching.await,
+    }
+}
+
+/// How the user can run this same program from another terminal: `mqtt-scan` only when
+/// that name finds it on PATH. Under `cargo run` (which sets CARGO_PKG_NAME for what it
+/// runs) that is `cargo run --release --`; otherwise the path it was started by.
+fn how_to_run_me() -> String {
+    if std::env::var_os("CARGO_PKG_NAME").is_some_and(|n| n == "mqtt-scan") {
+        return "cargo run --release --".to_owned();
+    }
+    let me = std::env::current_exe().ok();
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("mqtt-scan"))
+            .find(|candidate| candidate.is_file())
+    });
+    let same = |a: &std::path::Path, b: &std::path::Path| match (
+        std::fs::canonicalize(a),
+        std::fs::canonicalize(b),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    match (on_path, me) {
+        (Some(found), Some(me)) if same(&found, &me) => "mqtt-scan".to_owned(),
+        (_, Some(me)) => crate::status::escape(&me.display().to_string()).into_owned(),
+        (_, None) => "mqtt-scan".to_owned(),
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod announce;
 pub mod check;
 pub mod demo;
+pub mod docs;
 pub mod list;
 pub mod prune;
 pub mod watch;

@@ -7,20 +7,29 @@ use super::table::state_cell;
 use crate::status::{escape, Change};
 
 /// `2026-11-21T10:00:01Z sensor2 online -> offline sensors/connected/sensor2 (retained=false)`;
-/// a first sighting reads `- -> online`, a cleared status `offline -> removed`.
+/// a first sighting reads `- -> online`, a cleared status
+/// `offline -> removed sensors/connected/sensor2 (status cleared)`: no message is behind a
+/// removal (an empty publish, or a retained status gone from the store at a re-sync), so
+/// "retained=..." would describe nothing.
 pub fn change_line(c: &Change, color: bool) -> String {
-    let to = match c.to {
-        Some(state) => state_cell(state, color),
-        None => "removed".to_owned(),
+    let (to, how) = match c.to {
+        Some(state) => (
+            state_cell(state, color),
+            if c.retained {
+                "retained=true"
+            } else {
+                "retained=false"
+            },
+        ),
+        None => ("removed".to_owned(), "status cleared"),
     };
     format!(
-        "{} {} {} -> {} {} (retained={})",
+        "{} {} {} -> {} {} ({how})",
         c.time.format("%Y-%m-%dT%H:%M:%SZ"),
         escape(&c.name),
         c.from.map_or("-", |s| s.as_str()),
         to,
         escape(&c.topic),
-        c.retained
     )
 }
 
@@ -98,7 +107,14 @@ mod tests {
         );
         assert_eq!(
             change_line(&change(Some(State::Offline), None), false),
-            "2026-11-21T10:00:01Z sensor2 offline -> removed sensors/connected/sensor2 (retained=false)"
+            "2026-11-21T10:00:01Z sensor2 offline -> removed sensors/connected/sensor2 (status cleared)"
+        );
+        // A status gone from the retained store at a re-sync: no message, nothing retained.
+        let mut swept = change(Some(State::Online), None);
+        swept.retained = true;
+        assert_eq!(
+            change_line(&swept, false),
+            "2026-11-21T10:00:01Z sensor2 online -> removed sensors/connected/sensor2 (status cleared)"
         );
         let mut evil = change(None, Some(State::Online));
         evil.name = "a\x1b[2Jb".into();

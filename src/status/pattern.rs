@@ -46,6 +46,12 @@ impl Pattern {
             return Err(bad("it contains a NUL character"));
         }
         let parts: Vec<&str> = text.split('/').collect();
+        if parts.iter().filter(|p| **p == "{name}").count() > 1 {
+            // Which of the two would be the name? Joining both would surprise anyone.
+            return Err(bad(
+                "'{name}' may appear only once (use + for the other wildcard levels, as in +/{name}/LWT)",
+            ));
+        }
         let mut levels = Vec::with_capacity(parts.len());
         for (i, part) in parts.iter().enumerate() {
             let level = match *part {
@@ -274,7 +280,14 @@ mod tests {
 
     #[test]
     fn bad_patterns_are_rejected_with_a_reason() {
-        for bad in ["", "a/#/b", "a/b#", "a+/b", "x/pre{name}/y"] {
+        for bad in [
+            "",
+            "a/#/b",
+            "a/b#",
+            "a+/b",
+            "x/pre{name}/y",
+            "a/{name}/{name}",
+        ] {
             let err = Pattern::parse(bad).unwrap_err().to_string();
             assert!(err.starts_with("invalid topic pattern"), "{bad}: {err}");
         }
