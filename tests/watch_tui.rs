@@ -431,3 +431,33 @@ fn slash_filters_by_name_and_presets_add_a_source_column() {
     t.keys("q");
     t.wait_screen("the watcher to exit", |s| s.contains("EXITED 0"));
 }
+
+/// `list` from a person's terminal with a filter that matches nothing: stdout as ever, and
+/// on stderr which filters matched nothing and how to look.
+#[test]
+fn an_empty_list_at_a_terminal_says_why_on_stderr() {
+    let m = Mosquitto::start();
+    m.retain("sensors/connected/sensor1", "1");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("stdout");
+    let cmd = format!(
+        "{BIN} list -b {} -t 'sensors/conected/#' -t 'b/+/status' > {}; echo EXITED $?; sleep 60",
+        m.url(),
+        out.display()
+    );
+    let t = Tmux::start("empty", &cmd);
+    let screen = t.wait_screen("the hint", |s| s.contains("EXITED 0"));
+    assert!(
+        screen.contains(
+            "mqtt-scan: no retained status matched the topic filters 'sensors/conected/#', 'b/+/status'"
+        ),
+        "{screen}"
+    );
+    assert!(screen.contains("mqtt-scan list -t '#'"), "{screen}");
+    assert!(screen.contains("mqtt-scan presets"), "{screen}");
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "0 clients: 0 online, 0 offline, 0 unknown\n",
+        "stdout unchanged"
+    );
+}

@@ -48,7 +48,9 @@ pub async fn run(
         summary: registry.summary(),
         clients: registry.rows(args.sort, args.only),
     };
-    if out.summary.total == 0 && (args.format() == Format::Table || stderr_is_terminal()) {
+    // A hint is for a person: shown when stderr is a terminal, so a script or a cron job
+    // (stderr captured) sees exactly what it saw before, whatever the format.
+    if out.summary.total == 0 && stderr_is_terminal() {
         eprint!("{}", empty_hint(&filters));
     }
     super::to_stdout(|w| match args.format() {
