@@ -169,6 +169,8 @@ fn render(c: &mut Criterion) {
         color: false,
         now,
         source: false,
+        columns: None,
+        width: None,
     };
     g.bench_function("table", |b| {
         b.iter(|| {

@@ -244,6 +244,10 @@ pub struct ListArgs {
     /// Show only clients in this state.
     #[arg(long, value_enum, value_name = "STATE")]
     pub only: Option<State>,
+    /// Table columns to show, in this order, comma-separated: name, state, detail, since,
+    /// for, ip, topic, source [default: those that fit the terminal]
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "COLS")]
+    pub columns: Option<Vec<crate::render::columns::Column>>,
     #[command(flatten)]
     pub snapshot: SnapshotArgs,
 }
@@ -270,6 +274,10 @@ pub struct WatchArgs {
     /// Start the terminal view showing offline clients only (`o` toggles it).
     #[arg(long)]
     pub offline_only: bool,
+    /// Table columns to show, in this order, comma-separated: name, state, detail, since,
+    /// for, ip, topic, source [default: those that fit the terminal]
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "COLS")]
+    pub columns: Option<Vec<crate::render::columns::Column>>,
     /// A persistent session with this client id: changes published while the watcher was
     /// away arrive when it comes back.
     #[arg(long, value_name = "NAME")]

@@ -44,6 +44,7 @@ pub async fn run(base: &Connection, args: &DemoArgs, color: ColorChoice) -> anyh
         format: args.format,
         sort: SortKey::Name,
         offline_only: false,
+        columns: None,
         session: None,
         session_expiry: Duration::from_secs(86_400),
         log: None,

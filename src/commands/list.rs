@@ -48,6 +48,11 @@ pub async fn run(
         summary: registry.summary(),
         clients: registry.rows(args.sort, args.only),
     };
+    // A hint is for a person: shown when stderr is a terminal, so a script or a cron job
+    // (stderr captured) sees exactly what it saw before, whatever the format.
+    if out.summary.total == 0 && stderr_is_terminal() {
+        eprint!("{}", empty_hint(&filters));
+    }
     super::to_stdout(|w| match args.format() {
         Format::Table => table::write(
             &out,
@@ -55,6 +60,8 @@ pub async fn run(
                 color,
                 now,
                 source: scan.uses_presets(),
+                columns: args.columns.clone(),
+                width: terminal_width(),
             },
             w,
         ),
@@ -63,6 +70,42 @@ pub async fn run(
         Format::Csv => render::csv::write(&out, w),
     })?;
     Ok(Exit::Success)
+}
+
+/// The width to fit the table into: the terminal's, when stdout is one (`COLUMNS` when
+/// the terminal cannot say). A pipe gets every column whole, whatever `COLUMNS` says: a
+/// script's output does not depend on the window it was started from.
+fn terminal_width() -> Option<usize> {
+    if !crate::config::stdout_is_terminal() {
+        return None;
+    }
+    match ratatui::crossterm::terminal::size() {
+        Ok((cols, _)) if cols > 0 => Some(usize::from(cols)),
+        _ => std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.trim().parse().ok())
+            .filter(|&c: &usize| c > 0),
+    }
+}
+
+fn stderr_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
+}
+
+/// Why the table is empty, and how to look further: nothing the broker holds matched.
+pub fn empty_hint(filters: &[String]) -> String {
+    let quoted: Vec<String> = filters
+        .iter()
+        .map(|f| format!("'{}'", crate::status::escape(f)))
+        .collect();
+    format!(
+        "mqtt-scan: no retained status matched {} {}\n\
+         mqtt-scan: to see every retained topic the broker holds: mqtt-scan list -t '#' (with the same -b and login flags)\n\
+         mqtt-scan: to try a known convention (Tasmota, Homie, ESPHome, ...): mqtt-scan presets, then --preset NAME\n",
+        if filters.len() == 1 { "the topic filter" } else { "the topic filters" },
+        quoted.join(", ")
+    )
 }
 
 /// With a `#` filter every retained message outside `$SYS` is a status, so the broker's
@@ -76,7 +119,21 @@ pub fn missing_retained(broker_total: Option<u64>, sys: u64, statuses: u64) -> O
 
 #[cfg(test)]
 mod tests {
-    use super::missing_retained;
+    use super::{empty_hint, missing_retained};
+
+    #[test]
+    fn the_empty_hint_names_the_filters_and_how_to_look() {
+        let hint = empty_hint(&["sensors/conected/#".to_owned()]);
+        assert!(
+            hint.contains("the topic filter 'sensors/conected/#'"),
+            "{hint}"
+        );
+        assert!(hint.contains("mqtt-scan list -t '#'"), "{hint}");
+        assert!(hint.contains("mqtt-scan presets"), "{hint}");
+        assert!(hint.lines().all(|l| l.starts_with("mqtt-scan: ")), "{hint}");
+        let two = empty_hint(&["a/#".to_owned(), "b/\x1b".to_owned()]);
+        assert!(two.contains("filters 'a/#', 'b/\\x1b'"), "{two}");
+    }
 
     #[test]
     fn a_shortfall_only_when_fewer_arrived_than_the_broker_holds() {

@@ -1,5 +1,6 @@
 //! Renderers: rows in, bytes out. Pure: no clock (time is a parameter), no terminal checks.
 
+pub mod columns;
 pub mod csv;
 pub mod events;
 pub mod json;
@@ -91,6 +92,8 @@ mod tests {
             color: false,
             now: t(3600),
             source: false,
+            columns: None,
+            width: None,
         };
         insta::assert_snapshot!(render(|s, w| table::write(s, &opts, w)));
     }
@@ -103,6 +106,8 @@ mod tests {
             color,
             now: t(3600),
             source: true,
+            columns: None,
+            width: None,
         };
         let plain = render(|s, w| table::write(s, &opts(false), w));
         let coloured = render(|s, w| table::write(s, &opts(true), w));
@@ -114,6 +119,128 @@ mod tests {
             .fold(coloured, |s, code| s.replace(code, ""));
         assert_eq!(stripped, plain);
         assert!(plain.lines().all(|l| !l.ends_with(' ')));
+    }
+
+    /// `list` on a terminal of 80, 60 and 40 columns: no line longer, every name whole
+    /// (or shortened with `…`), every time whole; FOR as wide as its widest cell.
+    #[test]
+    fn the_table_fits_a_narrow_terminal() {
+        let mut r = registry();
+        let long = "a-rather-long-client-name-from-the-factory-floor-7";
+        for (topic, payload) in [
+            (
+                "sensors/connected/sensor11",
+                r#"{"status":1,"ts":1700000000}"#.to_owned(),
+            ),
+            (&*format!("sensors/connected/{long}"), "1".to_owned()),
+        ] {
+            r.fold(
+                &Observation {
+                    topic,
+                    payload: payload.as_bytes(),
+                    retained: true,
+                },
+                t(0),
+            );
+        }
+        let topics = vec!["sensors/connected/#".to_owned()];
+        let scan = Scan {
+            broker: "mqtt://localhost:1883",
+            topics: &topics,
+            scanned_at: t(3600),
+            complete: true,
+            summary: r.summary(),
+            clients: r.rows(SortKey::Name, None),
+        };
+        let full = {
+            let mut out = Vec::new();
+            let opts = table::Options {
+                color: false,
+                now: t(3600),
+                source: false,
+                columns: None,
+                width: None,
+            };
+            table::write(&scan, &opts, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert!(
+            full.lines().any(|l| l.len() > 140),
+            "the pipe keeps every column"
+        );
+        for width in [80, 60, 40] {
+            for color in [false, true] {
+                let opts = table::Options {
+                    color,
+                    now: t(3600),
+                    source: false,
+                    columns: None,
+                    width: Some(width),
+                };
+                let mut out = Vec::new();
+                table::write(&scan, &opts, &mut out).unwrap();
+                let text = ["\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[0m"]
+                    .iter()
+                    .fold(String::from_utf8(out).unwrap(), |s, code| {
+                        s.replace(code, "")
+                    });
+                for line in text.lines() {
+                    assert!(
+                        unicode_width::UnicodeWidthStr::width(line) <= width,
+                        "{width}: {line:?} in\n{text}"
+                    );
+                }
+                let body: Vec<&str> = text.lines().skip(1).take(6).collect();
+                for name in ["sensor1", "sensor2", "sensor10", "sensor11", "weird"] {
+                    assert!(
+                        body.iter()
+                            .any(|l| l.split_whitespace().next() == Some(name)),
+                        "{width}: {name} whole in\n{text}"
+                    );
+                }
+                let long_row = body
+                    .iter()
+                    .find(|l| l.starts_with("a-rather"))
+                    .unwrap_or_else(|| panic!("{width}: {text}"));
+                let shown = long_row.split_whitespace().next().unwrap();
+                assert!(
+                    shown == long || (shown.contains('…') && shown.ends_with("-7")),
+                    "{shown}"
+                );
+                // Times whole: FOR of sensor11 (two years), SINCE where shown.
+                let header = text.lines().next().unwrap();
+                let row11 = body.iter().find(|l| l.starts_with("sensor11 ")).unwrap();
+                if header.contains("FOR") {
+                    assert!(row11.contains("1102d 12h"), "{width}: {row11}");
+                }
+                if header.contains("SINCE") {
+                    assert!(row11.contains("2023-11-14 22:13:20Z"), "{width}: {row11}");
+                }
+                assert!(
+                    header.contains("NAME") && header.contains("STATE"),
+                    "{header}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn chosen_columns_in_their_order() {
+        let opts = table::Options {
+            color: false,
+            now: t(3600),
+            source: false,
+            columns: Some(vec![
+                columns::Column::State,
+                columns::Column::Name,
+                columns::Column::Source,
+            ]),
+            width: None,
+        };
+        let text = render(|s, w| table::write(s, &opts, w));
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("STATE     NAME       SOURCE"));
+        assert_eq!(lines.next(), Some("online    sensor1    topic"));
     }
 
     #[test]

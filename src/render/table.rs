@@ -10,6 +10,7 @@ use tabled::grid::util::string::get_line_width;
 use tabled::settings::{Padding, Style};
 use tabled::tables::CompactTable;
 
+use super::columns::{self, shorten, width, Column};
 use super::Scan;
 use crate::status::rfc3339::Rfc3339;
 use crate::status::{escape, Row, State};
@@ -26,6 +27,10 @@ pub struct Options {
     pub now: DateTime<Utc>,
     /// A SOURCE column: which convention each row came from (when presets are in use).
     pub source: bool,
+    /// `--columns`: exactly these, in this order (None: the default set).
+    pub columns: Option<Vec<Column>>,
+    /// The terminal's width, to fit the table into (None: a pipe, every column whole).
+    pub width: Option<usize>,
 }
 
 /// `45s`, `12m`, `3h 12m`, `2d 4h`: how long a state has held, at a glance.
@@ -76,25 +81,25 @@ pub fn state_cell(state: State, color: bool) -> String {
     .to_owned()
 }
 
-const HEADER: [&str; 8] = [
-    "NAME", "STATE", "DETAIL", "SINCE", "FOR", "IP", "TOPIC", "SOURCE",
-];
 /// Spaces between columns.
 const GAP: usize = 3;
 
 /// A row's cells: borrowed where nothing needs escaping or clipping (nearly always), so a
 /// million rows cost no allocation per cell. The state is kept apart: its colour codes take
 /// no room on screen.
-struct Cells<'a> {
-    text: [Cow<'a, str>; 8],
-    state: State,
+pub struct Cells<'a> {
+    /// By [`Column::index`].
+    pub text: [Cow<'a, str>; 8],
+    pub state: State,
 }
 
-fn cells<'a>(r: &'a Row, opts: &Options) -> Cells<'a> {
+/// A row's cells as the table and the live view show them: escaped, long names and
+/// topics shortened in the middle.
+pub fn cells(r: &Row, now: DateTime<Utc>) -> Cells<'_> {
     let (since, held): (Cow<'_, str>, Cow<'_, str>) = match r.since {
         Some(t) => (
             Cow::Owned(Rfc3339::table(t).as_str().to_owned()),
-            Cow::Owned(age(t, opts.now)),
+            Cow::Owned(age(t, now)),
         ),
         // A retained status without a timestamp: set before we looked, time unknown.
         None if r.retained => (Cow::Borrowed("retained"), Cow::Borrowed("-")),
@@ -115,7 +120,7 @@ fn cells<'a>(r: &'a Row, opts: &Options) -> Cells<'a> {
             r.ip()
                 .map_or(Cow::Borrowed("-"), |ip| escaped(ip, 40, clip)),
             escaped(&r.topic, TOPIC_WIDTH, clip_middle),
-            Cow::Borrowed(if opts.source { &*r.source } else { "" }),
+            Cow::Borrowed(&*r.source),
         ],
         state: r.state,
     }
@@ -126,15 +131,6 @@ fn escaped(s: &str, max: usize, clip: fn(&str, usize) -> Cow<'_, str>) -> Cow<'_
     match escape(s) {
         Cow::Borrowed(b) => clip(b, max),
         Cow::Owned(o) => Cow::Owned(clip(&o, max).into_owned()),
-    }
-}
-
-/// Columns on screen: ASCII is one column a byte, the rest as the terminal shows it.
-fn width(s: &str) -> usize {
-    if s.is_ascii() {
-        s.len()
-    } else {
-        unicode_width::UnicodeWidthStr::width(s)
     }
 }
 
@@ -166,31 +162,44 @@ pub fn summary_line(scan: &Scan<'_>) -> String {
 /// Two passes over the rows, holding none of them as text: the first measures the
 /// columns, the second lets tabled's `CompactTable` write each row padded to them (it
 /// streams rows from an iterator and allocates nothing per row). A table of a million rows
-/// stays a stream.
+/// stays a stream. Given a width, the columns are fitted into it (see [`columns::fit`]).
 pub fn write<W: Write>(scan: &Scan<'_>, opts: &Options, w: W) -> io::Result<()> {
     let mut out = Lines::new(w);
     if !scan.clients.is_empty() {
-        let columns = if opts.source { 8 } else { 7 };
-        let mut widths = [0usize; 8];
-        for (w, h) in widths.iter_mut().zip(HEADER) {
-            *w = h.len();
+        let wanted = opts
+            .columns
+            .clone()
+            .unwrap_or_else(|| columns::default_columns(opts.source));
+        let mut natural = [0usize; 8];
+        for c in &wanted {
+            natural[c.index()] = c.header().len();
         }
         for r in &scan.clients {
-            let c = cells(r, opts);
-            for (w, t) in widths.iter_mut().zip(&c.text).take(columns) {
-                *w = (*w).max(width(t));
+            let c = cells(r, opts.now);
+            for col in &wanted {
+                let i = col.index();
+                natural[i] = natural[i].max(width(&c.text[i]));
             }
         }
+        let layout = columns::fit(&wanted, &natural, opts.width, GAP, opts.columns.is_some());
+        let shown = layout.len();
+        let state_at = layout.iter().position(|(c, _)| *c == Column::State);
         // Each column's width includes the gap after it (tabled's right padding).
         let dims = |extra_state: usize| {
-            let list = widths[..columns]
+            let list = layout
                 .iter()
                 .enumerate()
-                .map(|(i, w)| w + GAP + if i == 1 { extra_state } else { 0 })
+                .map(|(i, (_, w))| w + GAP + if Some(i) == state_at { extra_state } else { 0 })
                 .collect();
             StaticDimension::new(DimensionValue::List(list), DimensionValue::Exact(1))
         };
-        compact(std::iter::once(HEADER), dims(0), columns, &mut out)?;
+        let header: [&str; 8] = std::array::from_fn(|i| {
+            layout.get(i).map_or("", |(c, w)| {
+                let h = c.header();
+                &h[..h.len().min(*w)]
+            })
+        });
+        compact(std::iter::once(header), dims(0), shown, &mut out)?;
         // Colour codes count as width to tabled (without its slower `ansi` feature); every
         // coloured state carries codes of the same length, so its column is widened by that.
         let extra = if opts.color {
@@ -199,24 +208,61 @@ pub fn write<W: Write>(scan: &Scan<'_>, opts: &Options, w: W) -> io::Result<()> 
             0
         };
         let rows = scan.clients.iter().map(|r| {
-            let mut c = cells(r, opts);
-            if opts.color {
-                c.text[1] = Cow::Borrowed(colored(c.state));
+            let mut c = cells(r, opts.now);
+            let mut text: [Cow<'_, str>; 8] = std::array::from_fn(|i| {
+                let Some(&(col, w)) = layout.get(i) else {
+                    return Cow::Borrowed("");
+                };
+                let t = std::mem::take(&mut c.text[col.index()]);
+                if width(&t) <= w {
+                    t
+                } else {
+                    Cow::Owned(shorten(&t, w, col.cut_in_the_middle()).into_owned())
+                }
+            });
+            if let (true, Some(i)) = (opts.color, state_at) {
+                text[i] = Cow::Borrowed(colored(c.state));
             }
             // The last column on screen is trimmed, so no line ends in spaces.
-            if let Cow::Borrowed(t) = &c.text[columns - 1] {
-                c.text[columns - 1] = Cow::Borrowed(t.trim_end());
+            if let Cow::Borrowed(t) = &text[shown - 1] {
+                text[shown - 1] = Cow::Borrowed(t.trim_end());
             } else {
-                let t = c.text[columns - 1].trim_end().to_owned();
-                c.text[columns - 1] = Cow::Owned(t);
+                let t = text[shown - 1].trim_end().to_owned();
+                text[shown - 1] = Cow::Owned(t);
             }
-            c.text
+            text
         });
-        compact(rows, dims(extra), columns, &mut out)?;
+        compact(rows, dims(extra), shown, &mut out)?;
     }
     out.finish()?;
     let mut w = out.into_inner();
-    writeln!(w, "{}", summary_line(scan))
+    let summary = summary_line(scan);
+    match opts.width {
+        Some(max) => {
+            for line in wrap(&summary, max) {
+                writeln!(w, "{line}")?;
+            }
+            Ok(())
+        }
+        None => writeln!(w, "{summary}"),
+    }
+}
+
+/// The summary in lines of at most `max` columns, broken after its commas.
+fn wrap(text: &str, max: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for part in text.split_inclusive(", ") {
+        if !cur.is_empty() && width(&cur) + width(part.trim_end()) > max {
+            lines.push(cur.trim_end().to_owned());
+            cur.clear();
+        }
+        cur.push_str(part);
+    }
+    if !cur.is_empty() {
+        lines.push(cur.trim_end().to_owned());
+    }
+    lines
 }
 
 /// One `CompactTable` with no borders: left-aligned cells, each followed by its gap.

@@ -68,6 +68,8 @@ pub async fn run(
             args.sort,
             args.offline_only,
             color.enabled(true),
+            scan.uses_presets(),
+            args.columns.clone(),
         );
         tui::run(watcher, view, log, signals).await
     }
