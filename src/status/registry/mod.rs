@@ -353,7 +353,7 @@ impl Registry {
                     to: None,
                     topic: row.topic.into(),
                     payload: Payload::Text("".into()),
-                    retained: true,
+                    retained: false,
                 });
             }
         }

@@ -365,6 +365,8 @@ fn a_sync_sweeps_the_rows_it_did_not_see() {
     assert!(gone
         .iter()
         .all(|c| c.to.is_none() && c.from == Some(State::Online)));
+    // No message is behind a sweep's removal, as none is behind a live clear's.
+    assert!(gone.iter().all(|c| !c.retained));
     assert_eq!(r.len(), 3);
     assert!(r.get("b").is_some() && r.get("d").is_some());
     assert!(
