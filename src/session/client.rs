@@ -7,6 +7,7 @@ use bytes::Bytes;
 use rumqttc::v5;
 
 use super::errors::{describe_v4, describe_v5, words, Context};
+use super::sniff;
 use crate::cli::MqttVersion;
 use crate::config::Connection;
 
@@ -265,7 +266,20 @@ impl EventLoop {
                     _ => Net::Other,
                 }),
                 Ok(rumqttc::Event::Outgoing(o)) => Ok(outgoing(&o)),
-                Err(e) => Err(describe_v4(&e, ctx, connected)),
+                Err(e) => {
+                    let text = describe_v4(&e, ctx, connected);
+                    let known = matches!(
+                        e,
+                        rumqttc::ConnectionError::ConnectionRefused(_)
+                            | rumqttc::ConnectionError::NetworkTimeout
+                            | rumqttc::ConnectionError::FlushTimeout
+                    );
+                    Err(if connected || known || !sniff::unclear(&e) {
+                        text
+                    } else {
+                        sniff::diagnose(ctx, text).await
+                    })
+                }
             },
             EventLoop::V5(l) => match l.poll().await {
                 Ok(v5::Event::Incoming(p)) => Ok(match p {
@@ -301,7 +315,23 @@ impl EventLoop {
                     _ => Net::Other,
                 }),
                 Ok(v5::Event::Outgoing(o)) => Ok(outgoing(&o)),
-                Err(e) => Err(describe_v5(&e, ctx, connected)),
+                Err(e) => {
+                    let text = describe_v5(&e, ctx, connected);
+                    let known = matches!(
+                        e,
+                        v5::ConnectionError::ConnectionRefused(_)
+                            | v5::ConnectionError::Timeout(_)
+                            | v5::ConnectionError::MqttState(
+                                v5::StateError::ConnFail { .. }
+                                    | v5::StateError::ServerDisconnect { .. }
+                            )
+                    );
+                    Err(if connected || known || !sniff::unclear(&e) {
+                        text
+                    } else {
+                        sniff::diagnose(ctx, text).await
+                    })
+                }
             },
         }
     }

@@ -13,12 +13,15 @@ use crate::status::escape;
 
 /// What error messages need to know about the connection.
 pub(super) struct Context {
-    host: String,
-    host_port: String,
-    client_id: String,
-    connect_timeout: Duration,
-    tls: bool,
-    version: MqttVersion,
+    pub(super) host: String,
+    pub(super) host_port: String,
+    pub(super) client_id: String,
+    pub(super) connect_timeout: Duration,
+    pub(super) tls: bool,
+    pub(super) websocket: bool,
+    /// The WebSocket path (empty for plain MQTT).
+    pub(super) path: String,
+    pub(super) version: MqttVersion,
 }
 
 impl Context {
@@ -29,6 +32,8 @@ impl Context {
             client_id: conn.client_id.clone(),
             connect_timeout: conn.connect_timeout,
             tls: conn.broker.scheme.is_tls(),
+            websocket: conn.broker.scheme.is_websocket(),
+            path: conn.broker.path.clone(),
             version: conn.version,
         }
     }
@@ -57,7 +62,7 @@ pub(super) fn words(variant: &str) -> String {
     out
 }
 
-fn find<'a, T: StdError + 'static>(err: &'a (dyn StdError + 'static)) -> Option<&'a T> {
+pub(super) fn find<'a, T: StdError + 'static>(err: &'a (dyn StdError + 'static)) -> Option<&'a T> {
     let mut cur = Some(err);
     while let Some(e) = cur {
         if let Some(t) = e.downcast_ref::<T>() {

@@ -6,6 +6,7 @@ mod announce;
 mod client;
 mod errors;
 mod snapshot;
+mod sniff;
 mod task;
 
 pub use announce::{local_ip, AnnounceEvent, AnnounceSpec, Announcer, MakePayload};

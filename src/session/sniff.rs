@@ -1,0 +1,165 @@
+//! What answers on a port that did not speak MQTT as we asked: after a first connection
+//! fails in a way rumqttc cannot explain (a stray packet, `bytes remaining on stream`, a
+//! WebSocket library message, a TLS record where none belongs), one more plain TCP
+//! connection sends an MQTT 3.1.1 CONNECT and reads what comes back, so the error can say
+//! what was found there and what to do.
+
+use std::error::Error as StdError;
+use std::io;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+use super::errors::{find, Context};
+use crate::cli::MqttVersion;
+use crate::status::escape;
+
+/// CONNECT, MQTT 3.1.1, clean session, keepalive 60 s, empty client id: every MQTT broker
+/// answers it with a CONNACK (accepted or not).
+const CONNECT: [u8; 14] = [0x10, 12, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60, 0, 0];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Found {
+    /// A CONNACK: an MQTT broker, over plain TCP.
+    Mqtt,
+    /// An HTTP server; its status line.
+    Http(String),
+    /// A TLS record (an alert, usually): a TLS port.
+    Tls,
+    /// Something else; the start of what it sent, escaped.
+    Other(String),
+}
+
+/// Reads the first bytes an answer starts with.
+pub(super) fn classify(bytes: &[u8]) -> Option<Found> {
+    let first = *bytes.first()?;
+    Some(if first == 0x20 {
+        Found::Mqtt
+    } else if bytes.starts_with(b"HTTP/") {
+        let line = bytes
+            .split(|b| *b == b'\r' || *b == b'\n')
+            .next()
+            .unwrap_or(bytes);
+        Found::Http(escape(&String::from_utf8_lossy(line)).into_owned())
+    } else if (0x14..=0x17).contains(&first) && bytes.get(1) == Some(&0x03) {
+        Found::Tls
+    } else {
+        let start = &bytes[..bytes.len().min(48)];
+        let line = start
+            .split(|b| *b == b'\r' || *b == b'\n')
+            .next()
+            .unwrap_or(start);
+        Found::Other(escape(&String::from_utf8_lossy(line)).into_owned())
+    })
+}
+
+/// Connects, sends the CONNECT, and reads for at most `wait`. None: nothing came back.
+async fn sniff(host_port: &str, wait: Duration) -> Option<Found> {
+    let talk = async {
+        let mut s = TcpStream::connect(host_port).await?;
+        s.write_all(&CONNECT).await?;
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).await?;
+        Ok::<_, io::Error>(classify(&buf[..n]))
+    };
+    timeout(wait, talk).await.ok()?.ok()?
+}
+
+/// Whether a failure before the first CONNACK needs a look at the port to explain: not a
+/// refused CONNACK, a timeout, a refused or unreachable address, a name that does not
+/// resolve, or a certificate problem (those say what they are).
+pub(super) fn unclear(err: &(dyn StdError + 'static)) -> bool {
+    if let Some(tls) = find::<rustls::Error>(err) {
+        return !matches!(
+            tls,
+            rustls::Error::InvalidCertificate(_) | rustls::Error::AlertReceived(_)
+        );
+    }
+    if let Some(e) = find::<io::Error>(err) {
+        use io::ErrorKind as K;
+        let text = e.to_string();
+        return matches!(
+            e.kind(),
+            K::UnexpectedEof
+                | K::ConnectionReset
+                | K::ConnectionAborted
+                | K::BrokenPipe
+                | K::InvalidData
+                | K::Other
+        ) && !text.contains("lookup")
+            && !text.contains("resolve");
+    }
+    true
+}
+
+/// The error for a first connection that failed unclearly: what the port turned out to
+/// be, or `fallback` when the look found nothing that explains more.
+pub(super) async fn diagnose(ctx: &Context, fallback: String) -> String {
+    let wait = (ctx.connect_timeout / 2).min(Duration::from_secs(1));
+    match sniff(&ctx.host_port, wait).await {
+        Some(found) => explain(ctx, &found).unwrap_or(fallback),
+        None => fallback,
+    }
+}
+
+/// One line for what was found, given how we tried to speak to it.
+pub(super) fn explain(ctx: &Context, found: &Found) -> Option<String> {
+    let hp = &ctx.host_port;
+    Some(match found {
+        Found::Mqtt if ctx.websocket => format!(
+            "{hp} is a plain MQTT port, not MQTT over WebSockets: use mqtt://{hp}"
+        ),
+        Found::Mqtt if ctx.tls => {
+            format!("{hp} is a plain MQTT port, not TLS: use mqtt://{hp}")
+        }
+        Found::Mqtt if ctx.version == MqttVersion::V5 => format!(
+            "{hp} answers MQTT 3.1.1 but did not accept MQTT 5: this broker does not speak MQTT 5, use --mqtt-version 3.1.1"
+        ),
+        Found::Mqtt => return None,
+        Found::Http(_) if ctx.tls && ctx.websocket => format!(
+            "{hp} answers plain HTTP, not TLS: use ws://{hp}{}",
+            escape(&ctx.path)
+        ),
+        Found::Http(status) if ctx.websocket => format!(
+            "{hp} is an HTTP server but did not accept an MQTT WebSocket at '{}' ({status}): check the port and the path (ws://host:port/PATH)",
+            escape(&ctx.path)
+        ),
+        Found::Http(status) => format!(
+            "{hp} is an HTTP server ({status}), not an MQTT broker: check the port (MQTT is usually 1883, TLS 8883; for MQTT over WebSockets use ws://host:port/path)"
+        ),
+        Found::Tls if ctx.tls => return None,
+        Found::Tls => format!(
+            "{hp} speaks TLS: use mqtts://{hp}{}",
+            if ctx.websocket { " (or wss:// for WebSockets)" } else { "" }
+        ),
+        Found::Other(start) => format!(
+            "{hp} answered something that is not MQTT ('{start}'): check the port"
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_told_apart() {
+        assert_eq!(classify(&[0x20, 2, 0, 0]), Some(Found::Mqtt));
+        assert_eq!(
+            classify(b"HTTP/1.1 400 Bad Request\r\nServer: nginx\r\n"),
+            Some(Found::Http("HTTP/1.1 400 Bad Request".into()))
+        );
+        assert_eq!(classify(&[0x15, 0x03, 0x03, 0, 2, 2, 50]), Some(Found::Tls));
+        assert_eq!(
+            classify(b"SSH-2.0-OpenSSH_9.2p1\r\n"),
+            Some(Found::Other("SSH-2.0-OpenSSH_9.2p1".into()))
+        );
+        assert_eq!(
+            classify(b"\x1b[31mred"),
+            Some(Found::Other("\\x1b[31mred".into()))
+        );
+        assert_eq!(classify(b""), None);
+    }
+}
