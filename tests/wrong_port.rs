@@ -115,9 +115,11 @@ fn mqtt_at_mosquittos_websocket_port_points_to_ws() {
     let _m = Mosquitto::with(move |port, _| {
         format!("listener {port} 127.0.0.1\nallow_anonymous true\nlistener {ws_port} 127.0.0.1\nprotocol websockets\n")
     });
-    wait_for("the WebSocket listener", std::time::Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", ws_port)).ok()
-    });
+    wait_for(
+        "the WebSocket listener",
+        std::time::Duration::from_secs(10),
+        || std::net::TcpStream::connect(("127.0.0.1", ws_port)).ok(),
+    );
     let out = scan(&format!("127.0.0.1:{ws_port}"), &["list"]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");

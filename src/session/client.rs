@@ -274,11 +274,8 @@ impl EventLoop {
                             | rumqttc::ConnectionError::NetworkTimeout
                             | rumqttc::ConnectionError::FlushTimeout
                     );
-                    Err(if connected || known || !sniff::unclear(&e) {
-                        text
-                    } else {
-                        sniff::diagnose(ctx, text).await
-                    })
+                    let look = sniff::needs_look(&e, known || connected);
+                    Err(sniff::explain_first(text, look, ctx).await)
                 }
             },
             EventLoop::V5(l) => match l.poll().await {
@@ -326,11 +323,8 @@ impl EventLoop {
                                     | v5::StateError::ServerDisconnect { .. }
                             )
                     );
-                    Err(if connected || known || !sniff::unclear(&e) {
-                        text
-                    } else {
-                        sniff::diagnose(ctx, text).await
-                    })
+                    let look = sniff::needs_look(&e, known || connected);
+                    Err(sniff::explain_first(text, look, ctx).await)
                 }
             },
         }

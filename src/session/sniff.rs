@@ -70,7 +70,7 @@ async fn sniff(host_port: &str, wait: Duration) -> Option<Found> {
 /// Whether a failure before the first CONNACK needs a look at the port to explain: not a
 /// refused CONNACK, a timeout, a refused or unreachable address, a name that does not
 /// resolve, or a certificate problem (those say what they are).
-pub(super) fn unclear(err: &(dyn StdError + 'static)) -> bool {
+fn unclear(err: &(dyn StdError + 'static)) -> bool {
     if let Some(tls) = find::<rustls::Error>(err) {
         return !matches!(
             tls,
@@ -94,9 +94,25 @@ pub(super) fn unclear(err: &(dyn StdError + 'static)) -> bool {
     true
 }
 
+/// Whether a failed poll's error needs a look at the port: not when `known` (connected
+/// already, or a failure that says what it is), nor when [`unclear`] says it is clear.
+pub(super) fn needs_look(err: &(dyn StdError + 'static), known: bool) -> bool {
+    !known && unclear(err)
+}
+
+/// The error text for a failed poll: `text` as it is, or with `look`, what a look at the
+/// port found.
+pub(super) async fn explain_first(text: String, look: bool, ctx: &Context) -> String {
+    if look {
+        diagnose(ctx, text).await
+    } else {
+        text
+    }
+}
+
 /// The error for a first connection that failed unclearly: what the port turned out to
 /// be, or `fallback` when the look found nothing that explains more.
-pub(super) async fn diagnose(ctx: &Context, fallback: String) -> String {
+async fn diagnose(ctx: &Context, fallback: String) -> String {
     let wait = (ctx.connect_timeout / 2).min(Duration::from_secs(1));
     match sniff(&ctx.host_port, wait).await {
         Some(found) => explain(ctx, &found).unwrap_or(fallback),
