@@ -668,6 +668,32 @@ fn checkmk_that_cannot_run_is_one_unknown_fleet_line() {
     let text = stdout(&out);
     assert_eq!(text.lines().count(), 1, "{text}");
     assert!(text.starts_with("3 \"MQTT fleet\" - "), "{text}");
+    // The fleet service keeps its name, and a flag clap rejects is the same UNKNOWN line.
+    for args in [
+        vec![
+            "--format",
+            "checkmk",
+            "--service-prefix",
+            "Status ",
+            "--connect-timeout",
+            "2s",
+        ],
+        vec!["--format=checkmk", "--bogus"],
+    ] {
+        let out = check("127.0.0.1:1", &args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        let text = stdout(&out);
+        assert_eq!(text.lines().count(), 1, "{text}");
+        let fleet = if args.contains(&"Status ") {
+            "Status"
+        } else {
+            "MQTT"
+        };
+        assert!(
+            text.starts_with(&format!("3 \"{fleet} fleet\" - ")),
+            "{args:?}: {text}"
+        );
+    }
 }
 
 #[test]

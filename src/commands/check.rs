@@ -226,10 +226,11 @@ fn print(v: &Verdict, args: &CheckArgs) -> anyhow::Result<()> {
 
 /// Any failure of `check` (cannot connect, bad arguments, a bad state file) is UNKNOWN:
 /// the plugin line on stdout for the monitor, the usual `mqtt-scan:` line on stderr.
-pub fn unknown(message: &str, format: CheckFormat) -> Exit {
+/// `prefix`: `--service-prefix`, so the Checkmk fleet service keeps its name when it fails.
+pub fn unknown(message: &str, format: CheckFormat, prefix: &str) -> Exit {
     let line = match format {
         CheckFormat::Text => check::line(Status::Unknown, message, ""),
-        CheckFormat::Checkmk => check::checkmk_fleet(3, "MQTT ", "", message),
+        CheckFormat::Checkmk => check::checkmk_fleet(3, prefix, "", message),
         // No client was judged: there is no result to submit for any service.
         CheckFormat::IcingaPassive => {
             eprintln!("mqtt-scan: {message}");
