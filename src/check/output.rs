@@ -144,12 +144,19 @@ pub fn long_output(v: &Verdict) -> Vec<String> {
 /// One service name per client (in `v.clients` order), unique: a name that collides after
 /// escaping, or with the fleet service, gets ` (2)`, ` (3)`, ...
 fn service_names(v: &Verdict, prefix: &str, clean: impl Fn(&str) -> String) -> Vec<String> {
-    let mut used: HashSet<String> = HashSet::new();
-    used.insert(clean(&format!("{prefix}fleet")));
-    v.clients
-        .iter()
-        .map(|c| {
-            let base = clean(&format!("{prefix}{}", c.name));
+    unique(
+        v.clients
+            .iter()
+            .map(|c| clean(&format!("{prefix}{}", c.name))),
+        clean(&format!("{prefix}fleet")),
+    )
+}
+
+/// The names, each made unique with a ` (2)`, ` (3)`, ... suffix; `reserved` is taken.
+fn unique(names: impl Iterator<Item = String>, reserved: String) -> Vec<String> {
+    let mut used: HashSet<String> = HashSet::from([reserved]);
+    names
+        .map(|base| {
             let mut name = base.clone();
             let mut n = 2;
             while !used.insert(name.clone()) {
@@ -247,11 +254,16 @@ pub fn icinga_passive(v: &Verdict, opts: &Services) -> String {
     let t = v.checked_at.timestamp();
     let names = service_names(v, &opts.prefix, icinga_field);
     let status = icinga_field(&format!("{}status", opts.prefix));
+    // Per-client hosts must be unique too: two names that escape alike get a suffix.
+    let hosts = unique(
+        v.clients.iter().map(|c| icinga_field(&c.name)),
+        String::new(),
+    );
     let mut out = String::new();
-    for (c, name) in v.clients.iter().zip(names) {
+    for ((c, name), own_host) in v.clients.iter().zip(names).zip(hosts) {
         let (host, service) = match &opts.host {
             Some(h) => (icinga_field(h), name),
-            None => (icinga_field(&c.name), status.clone()),
+            None => (own_host, status.clone()),
         };
         let _ = writeln!(
             out,

@@ -198,8 +198,13 @@ fn hostile_names_cannot_break_a_line_or_inject_a_service() {
     }
     let passive = icinga_passive(&v, &Services::default());
     assert_eq!(passive.lines().count(), 6);
+    let mut hosts = HashSet::new();
     for l in passive.lines() {
         assert_eq!(l.matches(';').count(), 4, "{l}");
+        assert!(
+            hosts.insert(l.split(';').nth(1).unwrap()),
+            "unique hosts: {passive}"
+        );
     }
 }
 

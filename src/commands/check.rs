@@ -24,6 +24,18 @@ pub async fn run(conn: &Connection, scan: &Scan, args: &CheckArgs) -> anyhow::Re
             "--format icinga-passive needs --host-name HOST or --per-client-host",
         ));
     }
+    let wrong = if args.piggyback && args.format != CheckFormat::Checkmk {
+        Some("--piggyback is for --format checkmk")
+    } else if (args.host_name.is_some() || args.per_client_host)
+        && args.format != CheckFormat::IcingaPassive
+    {
+        Some("--host-name and --per-client-host are for --format icinga-passive")
+    } else {
+        None
+    };
+    if let Some(why) = wrong {
+        return Err(usage(why));
+    }
     let mut rules = rules(args)?;
     rules.topics = scan.filters();
     let remembered = match &args.state_file {
