@@ -728,4 +728,12 @@ fn icinga_passive_results_one_per_client() {
         "{}",
         stderr(&out)
     );
+    // A per-format flag with another format is a mistake, said as one UNKNOWN line.
+    let out = check(&m.url(), &["--piggyback"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stdout(&out).starts_with("MQTT-SCAN UNKNOWN - --piggyback is for --format checkmk"),
+        "{}",
+        stdout(&out)
+    );
 }
