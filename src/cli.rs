@@ -295,9 +295,15 @@ pub struct WatchArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CheckFormat {
-    /// One status line with perfdata.
+    /// The status line with perfdata, then one long-output line per judged client
+    /// (problems first, at most 50 lines).
     Text,
     Json,
+    /// Checkmk local checks: a `MQTT fleet` service and one service per judged client.
+    Checkmk,
+    /// Icinga/Nagios external commands: one PROCESS_SERVICE_CHECK_RESULT per judged client
+    /// (needs --host-name or --per-client-host).
+    IcingaPassive,
 }
 
 #[derive(Debug, Args)]
@@ -340,6 +346,19 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
     pub format: CheckFormat,
+    /// The per-client service names start with this (checkmk, icinga-passive).
+    #[arg(long, value_name = "TEXT", default_value = "MQTT ")]
+    pub service_prefix: String,
+    /// --format checkmk: each client's service on a piggyback host of the client's name.
+    #[arg(long)]
+    pub piggyback: bool,
+    /// --format icinga-passive: the host every client's service belongs to.
+    #[arg(long, value_name = "HOST", conflicts_with = "per_client_host")]
+    pub host_name: Option<String>,
+    /// --format icinga-passive: each client is a host of its own name, with a service
+    /// `<prefix>status`.
+    #[arg(long)]
+    pub per_client_host: bool,
     #[command(flatten)]
     pub snapshot: SnapshotArgs,
 }

@@ -31,15 +31,15 @@ fn main() -> ExitCode {
     // For a monitor, every failure of `check` is UNKNOWN (3), never a usage error's 2,
     // which it would read as CRITICAL.
     let check_format = match &cli.command {
-        Some(Command::Check(args)) => Some(args.format),
+        Some(Command::Check(args)) => Some((args.format, args.service_prefix.clone())),
         _ => None,
     };
     match run(&cli, &matches, password_flag) {
         Ok(code) => code.into(),
         Err(e) => {
             let message = format!("{e:#}");
-            if let Some(format) = check_format {
-                return commands::check::unknown(&message, format).into();
+            if let Some((format, prefix)) = check_format {
+                return commands::check::unknown(&message, format, &prefix).into();
             }
             eprintln!("mqtt-scan: {message}");
             if e.downcast_ref::<UsageError>().is_some() {
@@ -182,7 +182,7 @@ fn clap_error(e: &clap::Error) -> ExitCode {
             if let Some(message) = mosquitto_habit(e) {
                 let message = format!("{message} (see mqtt-scan --help)");
                 if subcommand_is_check() {
-                    return commands::check::unknown(&message, CheckFormat::Text).into();
+                    return commands::check::unknown(&message, requested_format(), "MQTT ").into();
                 }
                 eprintln!("mqtt-scan: {message}");
                 return Exit::Usage.into();
@@ -198,7 +198,7 @@ fn clap_error(e: &clap::Error) -> ExitCode {
             let line = line.strip_prefix("error: ").unwrap_or(&line);
             let message = format!("{line} (see mqtt-scan --help)");
             if subcommand_is_check() {
-                return commands::check::unknown(&message, CheckFormat::Text).into();
+                return commands::check::unknown(&message, requested_format(), "MQTT ").into();
             }
             eprintln!("mqtt-scan: {message}");
             Exit::Usage.into()
@@ -305,6 +305,23 @@ fn mosquitto_habit(e: &clap::Error) -> Option<String> {
 
 /// Whether the command line names `check`, when clap could not parse it: the first word
 /// that is neither a flag nor a global flag's value.
+/// The `--format` of a command line clap rejected, so that a Checkmk agent still gets its
+/// `3 "MQTT fleet"` line for a bad flag.
+fn requested_format() -> CheckFormat {
+    use clap::ValueEnum as _;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = args.iter().enumerate().find_map(|(i, a)| {
+        if a == "--format" {
+            args.get(i + 1).map(String::as_str)
+        } else {
+            a.strip_prefix("--format=")
+        }
+    });
+    value
+        .and_then(|v| CheckFormat::from_str(v, false).ok())
+        .unwrap_or(CheckFormat::Text)
+}
+
 fn subcommand_is_check() -> bool {
     const TAKES_VALUE: &[&str] = &[
         "-b",

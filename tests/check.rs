@@ -8,17 +8,24 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+/// The per-client formats: long output, checkmk, icinga-passive.
+#[path = "check/services.rs"]
+mod services;
+
 fn check(broker: &str, args: &[&str]) -> Output {
     let mut all = vec!["check"];
     all.extend_from_slice(args);
     scan(broker, &all)
 }
 
-/// The status line split into its status word, summary and perfdata (label -> fields).
+/// The status line (the first; long output follows it) split into its status word, summary
+/// and perfdata (label -> fields).
 fn parse(out: &Output) -> (String, String, BTreeMap<String, Vec<String>>) {
     let text = stdout(out);
-    assert_eq!(text.lines().count(), 1, "one line: {text:?}");
-    let line = text.trim_end();
+    let line = text
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("no line: {text:?}"));
     let rest = line
         .strip_prefix("MQTT-SCAN ")
         .unwrap_or_else(|| panic!("prefix: {line}"));
@@ -80,7 +87,10 @@ fn warning_and_critical_with_the_spec_line() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         stdout(&out),
-        "MQTT-SCAN CRITICAL - 1/3 expected offline: sensor2 | online=2;;;0 offline=1;1;1;0 missing=0;;;0 stale=0;;;0 unknown=0;;;0 total=3;;;0\n"
+        "MQTT-SCAN CRITICAL - 1/3 expected offline: sensor2 | online=2;;;0 offline=1;1;1;0 missing=0;;;0 stale=0;;;0 unknown=0;;;0 total=3;;;0\n\
+         sensor2: offline since unknown\n\
+         sensor1: online\n\
+         sensor3: online\n"
     );
 }
 

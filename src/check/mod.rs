@@ -1,11 +1,13 @@
 //! `check`'s verdict, in the monitoring-plugin format: pure (time is a parameter), so every
 //! rule is unit-tested without a broker.
 
+mod output;
 mod range;
 mod state_file;
 #[cfg(test)]
 mod tests;
 
+pub use output::{checkmk, checkmk_fleet, icinga_passive, long_output, Services, LONG_LINES};
 pub use range::Range;
 pub use state_file::{Memory, StateFile, STATE_VERSION};
 
@@ -97,10 +99,47 @@ pub struct Verdict {
     /// What the next run needs to know (`--state-file`).
     #[serde(skip)]
     pub memory: Memory,
+    /// Every judged client, in judging order, for the per-client formats.
+    #[serde(skip)]
+    pub clients: Vec<Client>,
+}
+
+/// One judged client, as the per-client formats show it (names raw: each format escapes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Client {
+    pub name: String,
+    pub kind: Kind,
+    /// Online: since when (the row's own time). Offline, missing, stale: the outage's start
+    /// as `--grace` judged it. None: unknown.
+    pub since: Option<DateTime<Utc>>,
+    /// The time the last payload carried (what made a stale client stale).
+    pub last_status: Option<DateTime<Utc>>,
+    /// An unknown client's payload (raw).
+    pub payload: Option<String>,
+    /// State changes seen; None for a missing client.
+    pub changes: Option<u32>,
+    /// Offline for less than `--grace`: reported, not counted.
+    pub forgiven: bool,
+}
+
+impl Client {
+    fn new(name: &str, row: Option<&Row>, kind: Kind) -> Self {
+        Self {
+            name: name.to_owned(),
+            kind,
+            since: row.and_then(|r| r.since),
+            last_status: row.and_then(Row::payload_ts),
+            payload: (kind == Kind::Unknown)
+                .then(|| row.map(|r| r.payload.to_text().into_owned()))
+                .flatten(),
+            changes: row.map(|r| r.changes),
+            forgiven: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub enum Kind {
     Online,
     Offline,
     Missing,
@@ -192,18 +231,23 @@ pub fn judge(
         },
         perfdata: String::new(),
         memory: Memory::default(),
+        clients: Vec::new(),
     };
     let mut shown: Vec<String> = Vec::new();
     for (name, row) in judged {
         let k = kind(row, rules.max_age, now);
+        let mut client = Client::new(&name, row, k);
         match k {
             Kind::Online => drop(v.memory.online.insert(name)),
             Kind::Unknown => v.unknown.push(name),
             Kind::Offline | Kind::Missing | Kind::Stale => {
                 let first = offline_since(&name, row, k, rules.max_age, remembered, now);
+                client.since = first;
                 v.memory.first_offline.insert(name.clone(), first);
                 let down_for = first.map(|t| (now - t).to_std().unwrap_or_default());
                 if rules.grace.is_some_and(|g| down_for.is_some_and(|d| d < g)) {
+                    client.forgiven = true;
+                    v.clients.push(client);
                     v.forgiven.push(name);
                     continue;
                 }
@@ -221,6 +265,7 @@ pub fn judge(
                 v.offline.push(name);
             }
         }
+        v.clients.push(client);
     }
     // Names are unique (expected ones are deduplicated), so the set counts them.
     v.online = v.memory.online.len();
@@ -248,24 +293,28 @@ pub fn judge(
         let _ = write!(v.summary, "; {} online, fewer than {m}", v.online);
     }
     if let (false, Some(g)) = (v.forgiven.is_empty(), rules.grace) {
-        let _ = write!(
-            v.summary,
-            "; {} forgiven (offline less than {}): {}",
-            v.forgiven.len(),
-            humantime::format_duration(g),
-            v.forgiven
-                .iter()
-                .take(NAMES_SHOWN)
-                .map(|n| safe(n))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        forgiven_note(&mut v.summary, &v.forgiven, g);
     }
     if nothing {
         nothing_to_judge(&mut v.summary, &rules.topics);
     }
     v.perfdata = perfdata(&v, rules);
     v
+}
+
+fn forgiven_note(summary: &mut String, forgiven: &[String], grace: Duration) {
+    let _ = write!(
+        summary,
+        "; {} forgiven (offline less than {}): {}",
+        forgiven.len(),
+        humantime::format_duration(grace),
+        forgiven
+            .iter()
+            .take(NAMES_SHOWN)
+            .map(|n| safe(n))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 }
 
 /// The verdict: CRITICAL before UNKNOWN (an empty fleet under `--min-online` is a breach),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::{timeout_at, Instant};
 
-use crate::check::{self, Memory, Rules, StateFile, Status, Verdict, STATE_VERSION};
+use crate::check::{self, Memory, Rules, Services, StateFile, Status, Verdict, STATE_VERSION};
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::config::{Connection, Scan};
 use crate::error::{usage, Exit};
@@ -16,6 +16,26 @@ use crate::status::Registry;
 use crate::tls::io_reason;
 
 pub async fn run(conn: &Connection, scan: &Scan, args: &CheckArgs) -> anyhow::Result<Exit> {
+    if args.format == CheckFormat::IcingaPassive
+        && args.host_name.is_none()
+        && !args.per_client_host
+    {
+        return Err(usage(
+            "--format icinga-passive needs --host-name HOST or --per-client-host",
+        ));
+    }
+    let wrong = if args.piggyback && args.format != CheckFormat::Checkmk {
+        Some("--piggyback is for --format checkmk")
+    } else if (args.host_name.is_some() || args.per_client_host)
+        && args.format != CheckFormat::IcingaPassive
+    {
+        Some("--host-name and --per-client-host are for --format icinga-passive")
+    } else {
+        None
+    };
+    if let Some(why) = wrong {
+        return Err(usage(why));
+    }
     let mut rules = rules(args)?;
     rules.topics = scan.filters();
     let remembered = match &args.state_file {
@@ -34,8 +54,20 @@ pub async fn run(conn: &Connection, scan: &Scan, args: &CheckArgs) -> anyhow::Re
     if let Some(path) = &args.state_file {
         write_state(path, &verdict)?;
     }
-    print(&verdict, args.format)?;
-    Ok(Exit::Check(verdict.status))
+    print(&verdict, args)?;
+    Ok(match args.format {
+        // The states are in the lines; the exit code says only that the check ran.
+        CheckFormat::Checkmk | CheckFormat::IcingaPassive => Exit::Check(Status::Ok),
+        CheckFormat::Text | CheckFormat::Json => Exit::Check(verdict.status),
+    })
+}
+
+fn services(args: &CheckArgs) -> Services {
+    Services {
+        prefix: args.service_prefix.clone(),
+        piggyback: args.piggyback,
+        host: args.host_name.clone().filter(|_| !args.per_client_host),
+    }
 }
 
 /// The `list` snapshot, with `--timeout` bounding the connect and the snapshot together.
@@ -185,18 +217,37 @@ fn write_state(path: &Path, verdict: &Verdict) -> anyhow::Result<()> {
     result.map_err(fail)
 }
 
-fn print(v: &Verdict, format: CheckFormat) -> anyhow::Result<()> {
-    super::to_stdout(|w| match format {
-        CheckFormat::Text => writeln!(w, "{}", check::line(v.status, &v.summary, &v.perfdata)),
+fn print(v: &Verdict, args: &CheckArgs) -> anyhow::Result<()> {
+    super::to_stdout(|w| match args.format {
+        CheckFormat::Text => {
+            // Perfdata stays on the first line; long output follows it (Monitoring
+            // Plugins guidelines).
+            writeln!(w, "{}", check::line(v.status, &v.summary, &v.perfdata))?;
+            for l in check::long_output(v) {
+                writeln!(w, "{l}")?;
+            }
+            Ok(())
+        }
         CheckFormat::Json => json::line(w, v),
+        CheckFormat::Checkmk => w.write_all(check::checkmk(v, &services(args)).as_bytes()),
+        CheckFormat::IcingaPassive => {
+            w.write_all(check::icinga_passive(v, &services(args)).as_bytes())
+        }
     })
 }
 
 /// Any failure of `check` (cannot connect, bad arguments, a bad state file) is UNKNOWN:
 /// the plugin line on stdout for the monitor, the usual `mqtt-scan:` line on stderr.
-pub fn unknown(message: &str, format: CheckFormat) -> Exit {
+/// `prefix`: `--service-prefix`, so the Checkmk fleet service keeps its name when it fails.
+pub fn unknown(message: &str, format: CheckFormat, prefix: &str) -> Exit {
     let line = match format {
         CheckFormat::Text => check::line(Status::Unknown, message, ""),
+        CheckFormat::Checkmk => check::checkmk_fleet(3, prefix, "", message),
+        // No client was judged: there is no result to submit for any service.
+        CheckFormat::IcingaPassive => {
+            eprintln!("mqtt-scan: {message}");
+            return Exit::Check(Status::Unknown);
+        }
         CheckFormat::Json => serde_json::json!({
             "status": "UNKNOWN",
             "code": 3,
