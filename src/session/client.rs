@@ -267,15 +267,8 @@ impl EventLoop {
                 }),
                 Ok(rumqttc::Event::Outgoing(o)) => Ok(outgoing(&o)),
                 Err(e) => {
-                    let text = describe_v4(&e, ctx, connected);
-                    let known = matches!(
-                        e,
-                        rumqttc::ConnectionError::ConnectionRefused(_)
-                            | rumqttc::ConnectionError::NetworkTimeout
-                            | rumqttc::ConnectionError::FlushTimeout
-                    );
-                    let look = sniff::needs_look(&e, known || connected);
-                    Err(sniff::explain_first(text, look, ctx).await)
+                    let described = describe_v4(&e, ctx, connected);
+                    Err(sniff::explain(described, ctx).await)
                 }
             },
             EventLoop::V5(l) => match l.poll().await {
@@ -313,18 +306,8 @@ impl EventLoop {
                 }),
                 Ok(v5::Event::Outgoing(o)) => Ok(outgoing(&o)),
                 Err(e) => {
-                    let text = describe_v5(&e, ctx, connected);
-                    let known = matches!(
-                        e,
-                        v5::ConnectionError::ConnectionRefused(_)
-                            | v5::ConnectionError::Timeout(_)
-                            | v5::ConnectionError::MqttState(
-                                v5::StateError::ConnFail { .. }
-                                    | v5::StateError::ServerDisconnect { .. }
-                            )
-                    );
-                    let look = sniff::needs_look(&e, known || connected);
-                    Err(sniff::explain_first(text, look, ctx).await)
+                    let described = describe_v5(&e, ctx, connected);
+                    Err(sniff::explain(described, ctx).await)
                 }
             },
         }

@@ -62,7 +62,7 @@ pub(super) fn words(variant: &str) -> String {
     out
 }
 
-pub(super) fn find<'a, T: StdError + 'static>(err: &'a (dyn StdError + 'static)) -> Option<&'a T> {
+fn find<'a, T: StdError + 'static>(err: &'a (dyn StdError + 'static)) -> Option<&'a T> {
     let mut cur = Some(err);
     while let Some(e) = cur {
         if let Some(t) = e.downcast_ref::<T>() {
@@ -110,51 +110,87 @@ fn refused(code: &str, ctx: &Context) -> String {
     }
 }
 
-/// One line that says what failed and what to do.
-fn describe(err: &(dyn StdError + 'static), ctx: &Context, connected: bool) -> String {
+/// A failure as one line that says what failed and what to do, and whether the line is a
+/// guess: before a first CONNACK, an error that does not say what is on the other side (a
+/// stray packet, a hang-up, a WebSocket or TLS protocol error) may be explained better by a
+/// look at the port (see `sniff`).
+pub(super) struct Described {
+    pub(super) text: String,
+    pub(super) unclear: bool,
+}
+
+impl Described {
+    fn clear(text: String) -> Self {
+        Self {
+            text,
+            unclear: false,
+        }
+    }
+}
+
+fn describe(err: &(dyn StdError + 'static), ctx: &Context, connected: bool) -> Described {
     if let Some(tls) = find::<rustls::Error>(err) {
-        return describe_tls(tls, ctx);
+        return Described {
+            text: describe_tls(tls, ctx),
+            unclear: !connected
+                && !matches!(
+                    tls,
+                    rustls::Error::InvalidCertificate(_) | rustls::Error::AlertReceived(_)
+                ),
+        };
     }
     if let Some(io) = find::<io::Error>(err) {
         return describe_io(io, ctx, connected);
     }
     let text = err.to_string();
     if connected {
-        format!("connection to {} lost: {text}", ctx.host_port)
+        Described::clear(format!("connection to {} lost: {text}", ctx.host_port))
     } else {
-        format!("cannot connect to {}: {text}", ctx.host_port)
+        Described {
+            text: format!("cannot connect to {}: {text}", ctx.host_port),
+            unclear: true,
+        }
     }
 }
 
-fn describe_io(e: &io::Error, ctx: &Context, connected: bool) -> String {
+fn describe_io(e: &io::Error, ctx: &Context, connected: bool) -> Described {
     use io::ErrorKind as K;
     let hp = &ctx.host_port;
+    let guess = |text: String| Described {
+        text,
+        unclear: true,
+    };
     match e.kind() {
-        K::ConnectionRefused => format!("connection refused by {hp}: is the broker running?"),
-        K::TimedOut => format!("no answer from {hp}: check the address, port and firewall"),
+        K::ConnectionRefused => Described::clear(format!(
+            "connection refused by {hp}: is the broker running?"
+        )),
+        K::TimedOut => Described::clear(format!(
+            "no answer from {hp}: check the address, port and firewall"
+        )),
         K::UnexpectedEof | K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe
             if connected =>
         {
-            format!("connection to {hp} lost: the broker closed it")
+            Described::clear(format!("connection to {hp} lost: the broker closed it"))
         }
         K::UnexpectedEof | K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => {
-            if ctx.tls {
+            guess(if ctx.tls {
                 format!("{hp} closed the connection during the handshake: is it a TLS port, and does it want a client certificate (--cert/--key)?")
             } else {
                 format!("{hp} closed the connection before answering: if it is a TLS port, use mqtts://")
-            }
+            })
         }
         K::HostUnreachable | K::NetworkUnreachable => {
-            format!("{hp} is unreachable: check the broker address")
+            Described::clear(format!("{hp} is unreachable: check the broker address"))
         }
         _ if e.to_string().contains("lookup") || e.to_string().contains("resolve") => {
-            format!(
+            Described::clear(format!(
                 "cannot resolve host '{}': check the broker address",
                 escape(&ctx.host)
-            )
+            ))
         }
-        _ if connected => format!("connection to {hp} lost: {e}"),
-        _ => format!("cannot connect to {hp}: {e}"),
+        _ if connected => Described::clear(format!("connection to {hp} lost: {e}")),
+        K::InvalidData | K::Other => guess(format!("cannot connect to {hp}: {e}")),
+        _ => Described::clear(format!("cannot connect to {hp}: {e}")),
     }
 }
 
@@ -191,47 +227,56 @@ pub(super) fn timeout_message(ctx: &Context) -> String {
     )
 }
 
-pub(super) fn describe_v4(e: &rumqttc::ConnectionError, ctx: &Context, connected: bool) -> String {
+pub(super) fn describe_v4(
+    e: &rumqttc::ConnectionError,
+    ctx: &Context,
+    connected: bool,
+) -> Described {
     use rumqttc::{ConnectionError as E, StateError as S};
+    let hp = &ctx.host_port;
     match e {
-        E::ConnectionRefused(code) => refused(&format!("{code:?}"), ctx),
-        E::NetworkTimeout | E::FlushTimeout => timeout_message(ctx),
-        E::MqttState(S::AwaitPingResp) => format!(
-            "connection to {} lost: no answer to keepalive pings",
-            ctx.host_port
-        ),
-        E::MqttState(S::ConnectionAborted) => {
-            format!("connection to {} lost: the broker closed it", ctx.host_port)
-        }
+        E::ConnectionRefused(code) => Described::clear(refused(&format!("{code:?}"), ctx)),
+        E::NetworkTimeout | E::FlushTimeout => Described::clear(timeout_message(ctx)),
+        E::MqttState(S::AwaitPingResp) => Described {
+            text: format!("connection to {hp} lost: no answer to keepalive pings"),
+            unclear: !connected,
+        },
+        // Before a CONNACK this is a broker that hung up on our CONNECT: worth a look.
+        E::MqttState(S::ConnectionAborted) => Described {
+            text: format!("connection to {hp} lost: the broker closed it"),
+            unclear: !connected,
+        },
         _ => describe(e, ctx, connected),
     }
 }
 
-pub(super) fn describe_v5(e: &v5::ConnectionError, ctx: &Context, connected: bool) -> String {
+pub(super) fn describe_v5(e: &v5::ConnectionError, ctx: &Context, connected: bool) -> Described {
     use v5::{ConnectionError as E, StateError as S};
+    let hp = &ctx.host_port;
     match e {
         E::ConnectionRefused(code) | E::MqttState(S::ConnFail { reason: code }) => {
-            refused(&format!("{code:?}"), ctx)
+            Described::clear(refused(&format!("{code:?}"), ctx))
         }
-        E::Timeout(_) => timeout_message(ctx),
-        E::MqttState(S::AwaitPingResp) => format!(
-            "connection to {} lost: no answer to keepalive pings",
-            ctx.host_port
-        ),
-        E::MqttState(S::ConnectionAborted) => {
-            format!("connection to {} lost: the broker closed it", ctx.host_port)
-        }
+        E::Timeout(_) => Described::clear(timeout_message(ctx)),
+        E::MqttState(S::AwaitPingResp) => Described {
+            text: format!("connection to {hp} lost: no answer to keepalive pings"),
+            unclear: !connected,
+        },
+        E::MqttState(S::ConnectionAborted) => Described {
+            text: format!("connection to {hp} lost: the broker closed it"),
+            unclear: !connected,
+        },
         E::MqttState(S::ServerDisconnect {
             reason_code,
             reason_string,
-        }) => format!(
+        }) => Described::clear(format!(
             "the broker disconnected us: {}{}",
             words(&format!("{reason_code:?}")),
             reason_string
                 .as_deref()
                 .map(|s| format!(" ({})", escape(s)))
                 .unwrap_or_default()
-        ),
+        )),
         _ => describe(e, ctx, connected),
     }
 }

@@ -4,7 +4,6 @@
 //! connection sends an MQTT 3.1.1 CONNECT and reads what comes back, so the error can say
 //! what was found there and what to do.
 
-use std::error::Error as StdError;
 use std::io;
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use super::errors::{find, Context};
+use super::errors::{Context, Described};
 use crate::cli::MqttVersion;
 use crate::status::escape;
 
@@ -38,21 +37,21 @@ pub(super) fn classify(bytes: &[u8]) -> Option<Found> {
     Some(if first == 0x20 {
         Found::Mqtt
     } else if bytes.starts_with(b"HTTP/") {
-        let line = bytes
-            .split(|b| *b == b'\r' || *b == b'\n')
-            .next()
-            .unwrap_or(bytes);
-        Found::Http(escape(&String::from_utf8_lossy(line)).into_owned())
+        Found::Http(first_line(bytes))
     } else if (0x14..=0x17).contains(&first) && bytes.get(1) == Some(&0x03) {
         Found::Tls
     } else {
-        let start = &bytes[..bytes.len().min(48)];
-        let line = start
-            .split(|b| *b == b'\r' || *b == b'\n')
-            .next()
-            .unwrap_or(start);
-        Found::Other(escape(&String::from_utf8_lossy(line)).into_owned())
+        Found::Other(first_line(&bytes[..bytes.len().min(48)]))
     })
+}
+
+/// The bytes up to the first line break, as escaped text.
+fn first_line(bytes: &[u8]) -> String {
+    let line = bytes
+        .split(|b| *b == b'\r' || *b == b'\n')
+        .next()
+        .unwrap_or(bytes);
+    escape(&String::from_utf8_lossy(line)).into_owned()
 }
 
 /// Connects, sends the CONNECT, and reads for at most `wait`. None: nothing came back.
@@ -67,61 +66,21 @@ async fn sniff(host_port: &str, wait: Duration) -> Option<Found> {
     timeout(wait, talk).await.ok()?.ok()?
 }
 
-/// Whether a failure before the first CONNACK needs a look at the port to explain: not a
-/// refused CONNACK, a timeout, a refused or unreachable address, a name that does not
-/// resolve, or a certificate problem (those say what they are).
-fn unclear(err: &(dyn StdError + 'static)) -> bool {
-    if let Some(tls) = find::<rustls::Error>(err) {
-        return !matches!(
-            tls,
-            rustls::Error::InvalidCertificate(_) | rustls::Error::AlertReceived(_)
-        );
+/// The error's line, or, when it is a guess (see [`Described`]), what a look at the port
+/// found instead (the line stays when the look finds nothing that explains more).
+pub(super) async fn explain(described: Described, ctx: &Context) -> String {
+    if !described.unclear {
+        return described.text;
     }
-    if let Some(e) = find::<io::Error>(err) {
-        use io::ErrorKind as K;
-        let text = e.to_string();
-        return matches!(
-            e.kind(),
-            K::UnexpectedEof
-                | K::ConnectionReset
-                | K::ConnectionAborted
-                | K::BrokenPipe
-                | K::InvalidData
-                | K::Other
-        ) && !text.contains("lookup")
-            && !text.contains("resolve");
-    }
-    true
-}
-
-/// Whether a failed poll's error needs a look at the port: not when `known` (connected
-/// already, or a failure that says what it is), nor when [`unclear`] says it is clear.
-pub(super) fn needs_look(err: &(dyn StdError + 'static), known: bool) -> bool {
-    !known && unclear(err)
-}
-
-/// The error text for a failed poll: `text` as it is, or with `look`, what a look at the
-/// port found.
-pub(super) async fn explain_first(text: String, look: bool, ctx: &Context) -> String {
-    if look {
-        diagnose(ctx, text).await
-    } else {
-        text
-    }
-}
-
-/// The error for a first connection that failed unclearly: what the port turned out to
-/// be, or `fallback` when the look found nothing that explains more.
-async fn diagnose(ctx: &Context, fallback: String) -> String {
     let wait = (ctx.connect_timeout / 2).min(Duration::from_secs(1));
-    match sniff(&ctx.host_port, wait).await {
-        Some(found) => explain(ctx, &found).unwrap_or(fallback),
-        None => fallback,
-    }
+    sniff(&ctx.host_port, wait)
+        .await
+        .and_then(|found| advice(ctx, &found))
+        .unwrap_or(described.text)
 }
 
 /// One line for what was found, given how we tried to speak to it.
-pub(super) fn explain(ctx: &Context, found: &Found) -> Option<String> {
+fn advice(ctx: &Context, found: &Found) -> Option<String> {
     let hp = &ctx.host_port;
     Some(match found {
         Found::Mqtt if ctx.websocket => format!(
