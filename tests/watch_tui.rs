@@ -57,25 +57,35 @@ impl Tmux {
         self.tmux(&["send-keys", keys]);
     }
 
-    /// Waits until the screen shows what `pred` wants; returns that screen.
+    /// Waits until the screen shows what `pred` wants; returns that screen. (On a timeout
+    /// the drop shows the screen.)
     fn wait_screen(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let end = std::time::Instant::now() + Duration::from_secs(15);
-        loop {
+        wait_for(what, Duration::from_secs(15), || {
             let screen = self.screen();
-            if pred(&screen) {
-                return screen;
-            }
-            assert!(
-                std::time::Instant::now() < end,
-                "timed out waiting for {what}; the screen:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            pred(&screen).then_some(screen)
+        })
+    }
+
+    /// `q`, and the watcher's exit: returns the screen after it.
+    fn quit(&self) -> String {
+        self.keys("q");
+        self.wait_screen("the watcher to exit", |s| s.contains("EXITED 0"))
     }
 }
 
 impl Drop for Tmux {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // What the person would have seen when the test failed.
+            if let Ok(out) = Command::new("tmux")
+                .arg("-L")
+                .arg(&self.socket)
+                .args(["capture-pane", "-p"])
+                .output()
+            {
+                eprintln!("the screen:\n{}", String::from_utf8_lossy(&out.stdout));
+            }
+        }
         let _ = Command::new("tmux")
             .arg("-L")
             .arg(&self.socket)
@@ -152,6 +162,8 @@ fn the_terminal_view_shows_the_table_follows_changes_and_q_restores_the_screen()
     });
 
     m.retain("sensors/connected/sensor3", "1");
+    // Shown first, so that the offline-only view hiding it means something.
+    t.wait_screen("sensor3", |s| line_with(s, "sensor3").is_some());
     t.keys("o");
     let screen = t.wait_screen("the offline-only view", |s| {
         s.contains("offline only") && line_with(s, "sensor3").is_none()
@@ -163,8 +175,7 @@ fn the_terminal_view_shows_the_table_follows_changes_and_q_restores_the_screen()
         s.contains("sort: state") && line_with(s, "sensor3").is_some()
     });
 
-    t.keys("q");
-    let screen = t.wait_screen("the watcher to exit", |s| s.contains("EXITED 0"));
+    let screen = t.quit();
     assert!(
         !screen.contains("NAME"),
         "the alternate screen is gone: {screen}"
@@ -256,8 +267,7 @@ fn a_kept_session_is_current_again_after_a_broker_restart_and_the_log_gets_the_c
             .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
         "{text}"
     );
-    t.keys("q");
-    t.wait_screen("the watcher to exit", |s| s.contains("EXITED 0"));
+    t.quit();
 }
 
 /// An 80-column terminal: whole names (sensor1 and sensor10 apart), whole times (FOR of a
@@ -312,8 +322,7 @@ fn at_80_columns_names_and_times_are_whole() {
     assert!(whole_time_after(first, "stale since "), "{first}");
     assert!(first.contains("○ reconnecting"), "{first}");
     assert!(line_with(&screen, "sensor10").is_some(), "{screen}");
-    t.keys("q");
-    t.wait_screen("the watcher to exit", |s| s.contains("EXITED 0"));
+    t.quit();
 }
 
 /// `list` on an 80-column terminal: one line per row, names whole, SINCE whole.
@@ -381,8 +390,7 @@ fn enter_shows_the_selected_clients_payload_and_history() {
         header_of(s).is_some() && !s.contains("firmware")
     });
     assert!(line_with(&screen, "dev1").unwrap().contains("offline"));
-    t.keys("q");
-    t.wait_screen("the watcher to exit", |s| s.contains("EXITED 0"));
+    t.quit();
 }
 
 #[test]
@@ -428,8 +436,7 @@ fn slash_filters_by_name_and_presets_add_a_source_column() {
     t.wait_screen("the filter cleared", |s| {
         !s.contains("filter:") && line_with(s, "plug1").is_some()
     });
-    t.keys("q");
-    t.wait_screen("the watcher to exit", |s| s.contains("EXITED 0"));
+    t.quit();
 }
 
 /// `list` from a person's terminal with a filter that matches nothing: stdout as ever, and

@@ -64,9 +64,10 @@ impl Column {
         }
     }
 
-    /// Shortened in the middle (names and topics differ at their ends) or at the end.
-    pub fn cut_in_the_middle(self) -> bool {
-        matches!(self, Column::Name | Column::Topic)
+    /// A cell of this column in at most `max` screen columns (see [`shorten`]): names and
+    /// topics in the middle (they differ at their ends), the rest at the end.
+    pub fn cut(self, s: &str, max: usize) -> Cow<'_, str> {
+        shorten(s, max, matches!(self, Column::Name | Column::Topic))
     }
 }
 

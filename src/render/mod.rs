@@ -29,35 +29,27 @@ pub fn time(t: DateTime<Utc>) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use chrono::TimeZone;
 
     use super::*;
     use crate::status::{Observation, Pattern, Registry, SortKey, Source, Vocabulary};
 
-    fn t(s: i64) -> DateTime<Utc> {
+    /// The tests' clock: 2026-11-21 10:00:01Z plus `s` seconds.
+    pub(crate) fn t(s: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(1_795_255_201 + s, 0).unwrap()
     }
 
-    /// A small fleet with every kind of row.
-    fn registry() -> Registry {
+    /// A registry of `sensors/connected/#` with these statuses folded in, in order:
+    /// (topic, payload, retained, at seconds).
+    pub(crate) fn fleet(statuses: &[(&str, &str, bool, i64)]) -> Registry {
         let mut r = Registry::new(
             vec![Source::topic(
                 Pattern::parse("sensors/connected/#").unwrap(),
             )],
             Vocabulary::default(),
         );
-        for (topic, payload, retained, at) in [
-            ("sensors/connected/sensor10", "0", true, 0),
-            (
-                "sensors/connected/sensor2",
-                r#"{"status":1,"ts":1795255201,"ip":"10.0.0.2","client":"s2"}"#,
-                true,
-                0,
-            ),
-            ("sensors/connected/sensor1", "online", false, 60),
-            ("sensors/connected/weird", "a,\"b\"\x1b[31m", false, 90),
-        ] {
+        for &(topic, payload, retained, at) in statuses {
             r.fold(
                 &Observation {
                     topic,
@@ -70,8 +62,23 @@ mod tests {
         r
     }
 
-    fn render(f: impl FnOnce(&Scan<'_>, &mut Vec<u8>) -> std::io::Result<()>) -> String {
-        let r = registry();
+    /// A small fleet with every kind of row.
+    const FLEET: [(&str, &str, bool, i64); 4] = [
+        ("sensors/connected/sensor10", "0", true, 0),
+        (
+            "sensors/connected/sensor2",
+            r#"{"status":1,"ts":1795255201,"ip":"10.0.0.2","client":"s2"}"#,
+            true,
+            0,
+        ),
+        ("sensors/connected/sensor1", "online", false, 60),
+        ("sensors/connected/weird", "a,\"b\"\x1b[31m", false, 90),
+    ];
+
+    fn render_with(
+        r: &Registry,
+        f: impl FnOnce(&Scan<'_>, &mut Vec<u8>) -> std::io::Result<()>,
+    ) -> String {
         let topics = vec!["sensors/connected/#".to_owned()];
         let scan = Scan {
             broker: "mqtt://localhost:1883",
@@ -86,15 +93,31 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
+    fn render(f: impl FnOnce(&Scan<'_>, &mut Vec<u8>) -> std::io::Result<()>) -> String {
+        render_with(&fleet(&FLEET), f)
+    }
+
+    /// The table's options at the tests' `now`, every column of the default set.
+    fn opts(color: bool, source: bool, width: Option<usize>) -> table::Options {
+        table::Options {
+            color,
+            now: t(3600),
+            source,
+            columns: None,
+            width,
+        }
+    }
+
+    /// The text without its colour codes.
+    fn uncoloured(text: String) -> String {
+        ["\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[0m"]
+            .iter()
+            .fold(text, |s, code| s.replace(code, ""))
+    }
+
     #[test]
     fn table() {
-        let opts = table::Options {
-            color: false,
-            now: t(3600),
-            source: false,
-            columns: None,
-            width: None,
-        };
+        let opts = opts(false, false, None);
         insta::assert_snapshot!(render(|s, w| table::write(s, &opts, w)));
     }
 
@@ -102,22 +125,12 @@ mod tests {
     /// plain one, and each state word carries its colour.
     #[test]
     fn coloured_table_lines_up_like_the_plain_one() {
-        let opts = |color| table::Options {
-            color,
-            now: t(3600),
-            source: true,
-            columns: None,
-            width: None,
-        };
-        let plain = render(|s, w| table::write(s, &opts(false), w));
-        let coloured = render(|s, w| table::write(s, &opts(true), w));
+        let plain = render(|s, w| table::write(s, &opts(false, true, None), w));
+        let coloured = render(|s, w| table::write(s, &opts(true, true, None), w));
         assert!(coloured.contains("\x1b[31moffline\x1b[0m"));
         assert!(coloured.contains("\x1b[32monline\x1b[0m"));
         assert!(coloured.contains("\x1b[33munknown\x1b[0m"));
-        let stripped = ["\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[0m"]
-            .iter()
-            .fold(coloured, |s, code| s.replace(code, ""));
-        assert_eq!(stripped, plain);
+        assert_eq!(uncoloured(coloured), plain);
         assert!(plain.lines().all(|l| !l.ends_with(' ')));
     }
 
@@ -125,65 +138,29 @@ mod tests {
     /// (or shortened with `…`), every time whole; FOR as wide as its widest cell.
     #[test]
     fn the_table_fits_a_narrow_terminal() {
-        let mut r = registry();
         let long = "a-rather-long-client-name-from-the-factory-floor-7";
-        for (topic, payload) in [
+        let long_topic = format!("sensors/connected/{long}");
+        let mut statuses = FLEET.to_vec();
+        statuses.extend([
             (
                 "sensors/connected/sensor11",
-                r#"{"status":1,"ts":1700000000}"#.to_owned(),
+                r#"{"status":1,"ts":1700000000}"#,
+                true,
+                0,
             ),
-            (&*format!("sensors/connected/{long}"), "1".to_owned()),
-        ] {
-            r.fold(
-                &Observation {
-                    topic,
-                    payload: payload.as_bytes(),
-                    retained: true,
-                },
-                t(0),
-            );
-        }
-        let topics = vec!["sensors/connected/#".to_owned()];
-        let scan = Scan {
-            broker: "mqtt://localhost:1883",
-            topics: &topics,
-            scanned_at: t(3600),
-            complete: true,
-            summary: r.summary(),
-            clients: r.rows(SortKey::Name, None),
-        };
-        let full = {
-            let mut out = Vec::new();
-            let opts = table::Options {
-                color: false,
-                now: t(3600),
-                source: false,
-                columns: None,
-                width: None,
-            };
-            table::write(&scan, &opts, &mut out).unwrap();
-            String::from_utf8(out).unwrap()
-        };
+            (&*long_topic, "1", true, 0),
+        ]);
+        let r = fleet(&statuses);
+        let full = render_with(&r, |s, w| table::write(s, &opts(false, false, None), w));
         assert!(
             full.lines().any(|l| l.len() > 140),
             "the pipe keeps every column"
         );
         for width in [80, 60, 40] {
             for color in [false, true] {
-                let opts = table::Options {
-                    color,
-                    now: t(3600),
-                    source: false,
-                    columns: None,
-                    width: Some(width),
-                };
-                let mut out = Vec::new();
-                table::write(&scan, &opts, &mut out).unwrap();
-                let text = ["\x1b[31m", "\x1b[32m", "\x1b[33m", "\x1b[0m"]
-                    .iter()
-                    .fold(String::from_utf8(out).unwrap(), |s, code| {
-                        s.replace(code, "")
-                    });
+                let text = uncoloured(render_with(&r, |s, w| {
+                    table::write(s, &opts(color, false, Some(width)), w)
+                }));
                 for line in text.lines() {
                     assert!(
                         unicode_width::UnicodeWidthStr::width(line) <= width,
@@ -227,15 +204,12 @@ mod tests {
     #[test]
     fn chosen_columns_in_their_order() {
         let opts = table::Options {
-            color: false,
-            now: t(3600),
-            source: false,
             columns: Some(vec![
                 columns::Column::State,
                 columns::Column::Name,
                 columns::Column::Source,
             ]),
-            width: None,
+            ..opts(false, false, None)
         };
         let text = render(|s, w| table::write(s, &opts, w));
         let mut lines = text.lines();

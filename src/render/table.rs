@@ -1,6 +1,6 @@
 //! The default human table, with a summary line under it.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 
@@ -10,7 +10,7 @@ use tabled::grid::util::string::get_line_width;
 use tabled::settings::{Padding, Style};
 use tabled::tables::CompactTable;
 
-use super::columns::{self, shorten, width, Column};
+use super::columns::{self, width, Column};
 use super::Scan;
 use crate::status::rfc3339::Rfc3339;
 use crate::status::{escape, Row, State};
@@ -159,29 +159,44 @@ pub fn summary_line(scan: &Scan<'_>) -> String {
     line
 }
 
+/// The columns to show and their widths: the chosen ones (never dropped) or the default
+/// set, each as wide as its widest cell, header included, then fitted into `width` (see
+/// [`columns::fit`]). Shared by the table and the live view.
+pub fn layout<'a, C: Borrow<Cells<'a>>>(
+    chosen: Option<&[Column]>,
+    source: bool,
+    rows: impl IntoIterator<Item = C>,
+    width: Option<usize>,
+    gap: usize,
+) -> Vec<(Column, usize)> {
+    let wanted = chosen.map_or_else(|| columns::default_columns(source), <[Column]>::to_vec);
+    let mut natural = [0usize; 8];
+    for c in &wanted {
+        natural[c.index()] = c.header().len();
+    }
+    for r in rows {
+        let text = &r.borrow().text;
+        for c in &wanted {
+            let i = c.index();
+            natural[i] = natural[i].max(columns::width(&text[i]));
+        }
+    }
+    columns::fit(&wanted, &natural, width, gap, chosen.is_some())
+}
+
 /// Two passes over the rows, holding none of them as text: the first measures the
 /// columns, the second lets tabled's `CompactTable` write each row padded to them (it
 /// streams rows from an iterator and allocates nothing per row). A table of a million rows
 /// stays a stream. Given a width, the columns are fitted into it (see [`columns::fit`]).
-pub fn write<W: Write>(scan: &Scan<'_>, opts: &Options, w: W) -> io::Result<()> {
-    let mut out = Lines::new(w);
+pub fn write<W: Write>(scan: &Scan<'_>, opts: &Options, mut w: W) -> io::Result<()> {
     if !scan.clients.is_empty() {
-        let wanted = opts
-            .columns
-            .clone()
-            .unwrap_or_else(|| columns::default_columns(opts.source));
-        let mut natural = [0usize; 8];
-        for c in &wanted {
-            natural[c.index()] = c.header().len();
-        }
-        for r in &scan.clients {
-            let c = cells(r, opts.now);
-            for col in &wanted {
-                let i = col.index();
-                natural[i] = natural[i].max(width(&c.text[i]));
-            }
-        }
-        let layout = columns::fit(&wanted, &natural, opts.width, GAP, opts.columns.is_some());
+        let layout = layout(
+            opts.columns.as_deref(),
+            opts.source,
+            scan.clients.iter().map(|r| cells(r, opts.now)),
+            opts.width,
+            GAP,
+        );
         let shown = layout.len();
         let state_at = layout.iter().position(|(c, _)| *c == Column::State);
         // Each column's width includes the gap after it (tabled's right padding).
@@ -199,6 +214,7 @@ pub fn write<W: Write>(scan: &Scan<'_>, opts: &Options, w: W) -> io::Result<()> 
                 &h[..h.len().min(*w)]
             })
         });
+        let mut out = Lines::new(&mut w);
         compact(std::iter::once(header), dims(0), shown, &mut out)?;
         // Colour codes count as width to tabled (without its slower `ansi` feature); every
         // coloured state carries codes of the same length, so its column is widened by that.
@@ -217,25 +233,21 @@ pub fn write<W: Write>(scan: &Scan<'_>, opts: &Options, w: W) -> io::Result<()> 
                 if width(&t) <= w {
                     t
                 } else {
-                    Cow::Owned(shorten(&t, w, col.cut_in_the_middle()).into_owned())
+                    Cow::Owned(col.cut(&t, w).into_owned())
                 }
             });
             if let (true, Some(i)) = (opts.color, state_at) {
                 text[i] = Cow::Borrowed(colored(c.state));
             }
             // The last column on screen is trimmed, so no line ends in spaces.
-            if let Cow::Borrowed(t) = &text[shown - 1] {
-                text[shown - 1] = Cow::Borrowed(t.trim_end());
-            } else {
-                let t = text[shown - 1].trim_end().to_owned();
-                text[shown - 1] = Cow::Owned(t);
+            match &mut text[shown - 1] {
+                Cow::Borrowed(t) => *t = t.trim_end(),
+                Cow::Owned(t) => t.truncate(t.trim_end().len()),
             }
             text
         });
         compact(rows, dims(extra), shown, &mut out)?;
     }
-    out.finish()?;
-    let mut w = out.into_inner();
     let summary = summary_line(scan);
     match opts.width {
         Some(max) => {
@@ -297,10 +309,11 @@ fn colored(state: State) -> &'static str {
     }
 }
 
-/// The bytes tabled writes, buffered in chunks and passed on with the spaces at the end of
-/// each line dropped (a row's padding after its last cell).
+/// The bytes tabled writes, passed on a line at a time with the spaces at its end dropped
+/// (a row's padding after its last cell). The caller's writer does the buffering.
 struct Lines<W: Write> {
     w: W,
+    /// The line so far.
     buf: Vec<u8>,
     /// Spaces seen and not yet written: they are written only if more text follows.
     spaces: usize,
@@ -308,12 +321,10 @@ struct Lines<W: Write> {
 }
 
 impl<W: Write> Lines<W> {
-    const CHUNK: usize = 60 * 1024;
-
     fn new(w: W) -> Self {
         Self {
             w,
-            buf: Vec::with_capacity(Self::CHUNK + 4096),
+            buf: Vec::with_capacity(256),
             spaces: 0,
             error: None,
         }
@@ -323,16 +334,6 @@ impl<W: Write> Lines<W> {
         self.error
             .take()
             .unwrap_or_else(|| io::Error::other("the table could not be written"))
-    }
-
-    fn finish(&mut self) -> io::Result<()> {
-        self.w.write_all(&self.buf)?;
-        self.buf.clear();
-        Ok(())
-    }
-
-    fn into_inner(self) -> W {
-        self.w
     }
 
     fn text(&mut self, s: &str) {
@@ -345,20 +346,16 @@ impl<W: Write> Lines<W> {
         self.buf.extend_from_slice(trimmed.as_bytes());
         self.spaces = s.len() - trimmed.len();
     }
-}
 
-impl<W: Write> Lines<W> {
     fn newline(&mut self) -> fmt::Result {
         self.spaces = 0;
         self.buf.push(b'\n');
-        if self.buf.len() >= Self::CHUNK {
-            if let Err(e) = self.w.write_all(&self.buf) {
-                self.error = Some(e);
-                return Err(fmt::Error);
-            }
-            self.buf.clear();
-        }
-        Ok(())
+        let written = self.w.write_all(&self.buf);
+        self.buf.clear();
+        written.map_err(|e| {
+            self.error = Some(e);
+            fmt::Error
+        })
     }
 }
 

@@ -27,7 +27,8 @@ pub fn draw(f: &mut Frame<'_>, st: &Status<'_>, view: &mut View, now: DateTime<U
         .registry
         .rows(view.sort, view.offline_only.then_some(State::Offline));
     if !view.filter.is_empty() {
-        rows.retain(|r| view.shows(&r.name));
+        let filter = view.filter.to_lowercase();
+        rows.retain(|r| View::shows(&filter, &r.name));
     }
     let height = usize::from(body.height.saturating_sub(1)).max(1);
     view.page = height;
@@ -278,27 +279,17 @@ pub(super) fn draw_table(
     view: &View,
     now: DateTime<Utc>,
 ) {
-    let wanted = view
-        .columns
-        .clone()
-        .unwrap_or_else(|| columns::default_columns(view.source));
     let cells: Vec<table::Cells<'_>> = rows.iter().map(|r| table::cells(r, now)).collect();
-    let mut natural = [0usize; 8];
-    for c in &wanted {
-        let i = c.index();
-        natural[i] = cells
-            .iter()
-            .map(|cs| width(&cs.text[i]))
-            .fold(c.header().len(), usize::max);
-    }
     let room = usize::from(area.width).saturating_sub(width(CURSOR));
-    let layout = columns::fit(&wanted, &natural, Some(room), GAP, view.columns.is_some());
-    let header = TableRow::new(
-        layout
-            .iter()
-            .map(|(c, w)| shorten(c.header(), *w, false).into_owned()),
-    )
-    .style(Style::default().add_modifier(Modifier::BOLD));
+    let layout = table::layout(
+        view.columns.as_deref(),
+        view.source,
+        &cells,
+        Some(room),
+        GAP,
+    );
+    let header = TableRow::new(layout.iter().map(|(c, w)| shorten(c.header(), *w, false)))
+        .style(Style::default().add_modifier(Modifier::BOLD));
     let changed_style = if view.color {
         Style::default()
             .add_modifier(Modifier::BOLD)
@@ -314,7 +305,7 @@ pub(super) fn draw_table(
                     state_style(r.state, view.color),
                 ))
             } else {
-                Cell::from(shorten(&c.text[col.index()], w, col.cut_in_the_middle()).into_owned())
+                Cell::from(col.cut(&c.text[col.index()], w))
             }
         }));
         if view.changed.contains_key(&*r.name) {

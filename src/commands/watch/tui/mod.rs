@@ -22,18 +22,19 @@ use tokio::sync::mpsc;
 use super::core::{Happening, Link, Watcher};
 use super::{ChangeLog, Signals};
 use crate::error::Exit;
-use crate::render::columns::{self, shorten, width, Column};
+use crate::render::columns::{shorten, width, Column};
 use crate::render::table::{self, age, clients};
 use crate::status::rfc3339::Rfc3339;
-use crate::status::{escape, Payload, Registry, Row, SortKey, State};
+use crate::status::{escape, Change, Payload, Registry, Row, SortKey, State};
 
 mod draw;
 #[cfg(test)]
 mod tests;
 mod view;
 
-pub use draw::{detail_parts, draw};
-pub use view::{Seen, View};
+pub use draw::draw;
+use view::Seen;
+pub use view::View;
 
 /// How long a changed row stays highlighted.
 const HIGHLIGHT: Duration = Duration::from_secs(5);
@@ -113,15 +114,18 @@ pub async fn run(
                     if let Err(e) = terminal.draw(|f| draw(f, &Status::of(&w), &mut view, Utc::now())) {
                         break Err(anyhow::anyhow!("cannot draw: {e}"));
                     }
+                    // That draw showed every change so far: the tick need not draw again.
+                    dirty = false;
                 }
                 Some(_) => dirty = true,
                 None => break Err(anyhow::anyhow!("cannot read the keyboard")),
             },
             _ = tick.tick() => {
                 let second = Utc::now().timestamp();
-                let fading = view.changed.values().any(|t| t.elapsed() >= HIGHLIGHT);
-                if dirty || fading || second != last_second {
-                    view.changed.retain(|_, t| t.elapsed() < HIGHLIGHT);
+                let highlighted = view.changed.len();
+                view.changed.retain(|_, t| t.elapsed() < HIGHLIGHT);
+                let faded = view.changed.len() != highlighted;
+                if dirty || faded || second != last_second {
                     if let Err(e) = terminal.draw(|f| draw(f, &Status::of(&w), &mut view, Utc::now())) {
                         break Err(anyhow::anyhow!("cannot draw: {e}"));
                     }

@@ -1,54 +1,35 @@
 //! The live view drawn into a test backend: fitting, the detail pane, the filter.
 
-use chrono::TimeZone;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
 use super::draw::*;
 use super::view::*;
 use super::*;
-use crate::status::{Change, Observation, Pattern, Source, Vocabulary};
+use crate::render::tests::{fleet, t};
 
 const LONG: &str = "a-rather-long-client-name-from-the-factory-floor-7";
 
-fn t(s: i64) -> DateTime<Utc> {
-    Utc.timestamp_opt(1_795_255_201 + s, 0).unwrap()
-}
-
 fn registry() -> Registry {
-    let mut r = Registry::new(
-        vec![Source::topic(
-            Pattern::parse("sensors/connected/#").unwrap(),
-        )],
-        Vocabulary::default(),
-    );
     let long = format!("sensors/connected/{LONG}");
-    for (topic, payload, retained) in [
-        ("sensors/connected/sensor1", "1", false),
+    fleet(&[
+        ("sensors/connected/sensor1", "1", false, 0),
         (
             "sensors/connected/sensor2",
             r#"{"status":1,"ts":1795255201,"ip":"10.0.0.2","fw":"1.2.3"}"#,
             true,
+            0,
         ),
-        ("sensors/connected/sensor10", "0", true),
+        ("sensors/connected/sensor10", "0", true, 0),
         (
             "sensors/connected/sensor11",
             r#"{"status":1,"ts":1700000000}"#,
             true,
+            0,
         ),
-        ("sensors/connected/evil\x1b[2J", "1\x1b[31m", false),
-        (&*long, "1", true),
-    ] {
-        r.fold(
-            &Observation {
-                topic,
-                payload: payload.as_bytes(),
-                retained,
-            },
-            t(0),
-        );
-    }
-    r
+        ("sensors/connected/evil\x1b[2J", "1\x1b[31m", false, 0),
+        (&*long, "1", true, 0),
+    ])
 }
 
 fn view() -> View {

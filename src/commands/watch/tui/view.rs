@@ -84,11 +84,11 @@ impl View {
             match h {
                 Happening::Change(c) => {
                     self.changed.insert(c.name.clone(), now);
-                    self.remember(&c.name, c.time, c.from, c.to, c.retained);
+                    self.remember(c);
                 }
                 Happening::Snapshot { rows, .. } => {
                     for c in rows {
-                        self.remember(&c.name, c.time, c.from, c.to, c.retained);
+                        self.remember(c);
                     }
                 }
                 Happening::Warning(msg) => self.message = Some(msg.clone()),
@@ -97,38 +97,29 @@ impl View {
         }
     }
 
-    pub(super) fn remember(
-        &mut self,
-        name: &str,
-        time: DateTime<Utc>,
-        from: Option<State>,
-        to: Option<State>,
-        retained: bool,
-    ) {
-        if to.is_none() && self.detail.as_deref() != Some(name) {
+    fn remember(&mut self, c: &Change) {
+        if c.to.is_none() && self.detail.as_deref() != Some(&*c.name) {
             // Removed, and nobody is looking: its history goes with it (memory stays
             // bounded by the table).
-            self.history.remove(name);
+            self.history.remove(&c.name);
             return;
         }
-        let h = self.history.entry(name.to_owned()).or_default();
+        let h = self.history.entry(c.name.clone()).or_default();
         if h.len() == HISTORY {
             h.pop_front();
         }
         h.push_back(Seen {
-            time,
-            from,
-            to,
-            retained,
+            time: c.time,
+            from: c.from,
+            to: c.to,
+            retained: c.retained,
         });
     }
 
-    /// Whether a row passes the name filter.
-    pub(super) fn shows(&self, name: &str) -> bool {
-        self.filter.is_empty()
-            || escape(name)
-                .to_lowercase()
-                .contains(&self.filter.to_lowercase())
+    /// Whether a row passes the name filter, given in lower case (a case-insensitive
+    /// substring of the name as shown).
+    pub(super) fn shows(filter: &str, name: &str) -> bool {
+        escape(name).to_lowercase().contains(filter)
     }
 
     pub(super) fn move_cursor(&mut self, to: usize) {
