@@ -3,6 +3,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -51,6 +52,36 @@ fn fleet() -> Mosquitto {
     m.retain("sensors/connected/sensor2", "0");
     m.retain("sensors/connected/sensor3", "online");
     m
+}
+
+/// A broker whose ACL drops the probe: only --wait (or --timeout) ends the snapshot.
+fn probe_dropping_broker() -> Mosquitto {
+    Mosquitto::with(|port, dir| {
+        let acl = write(dir, "acl", "topic read #\n");
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\nacl_file {}\n",
+            acl.display()
+        )
+    })
+}
+
+/// sensor1 and sensor2 expected, remembered in `state`, forgiven for `grace`.
+fn grace_args<'a>(state: &'a Path, grace: &'a str) -> [&'a str; 8] {
+    [
+        "--expect",
+        "sensor1",
+        "--expect",
+        "sensor2",
+        "--state-file",
+        state.to_str().unwrap(),
+        "--grace",
+        grace,
+    ]
+}
+
+/// The state file as JSON.
+fn state_json(state: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(state).unwrap()).unwrap()
 }
 
 #[test]
@@ -184,16 +215,7 @@ fn grace_forgives_across_runs_until_the_client_has_been_offline_that_long() {
     m.retain("sensors/connected/sensor2", "1");
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
-    let args = [
-        "--expect",
-        "sensor1",
-        "--expect",
-        "sensor2",
-        "--state-file",
-        state.to_str().unwrap(),
-        "--grace",
-        "2s",
-    ];
+    let args = grace_args(&state, "2s");
     // A run sees sensor2 online; then it goes offline (a retained offline with no time, as
     // a Will is): the next run knows the outage began after the last one, and forgives it.
     assert_eq!(check(&m.url(), &args).status.code(), Some(0));
@@ -207,8 +229,7 @@ fn grace_forgives_across_runs_until_the_client_has_been_offline_that_long() {
         "{summary}"
     );
     assert_eq!(perf["forgiven"][0], "1");
-    let saved: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let saved = state_json(&state);
     let first_seen = saved["first_offline"]["sensor2"].clone();
     assert!(first_seen.is_string(), "{saved}");
 
@@ -219,8 +240,7 @@ fn grace_forgives_across_runs_until_the_client_has_been_offline_that_long() {
     });
     assert!(went_offline.elapsed() >= Duration::from_secs(2));
     assert_eq!(parse(&out).1, "1/2 expected offline: sensor2");
-    let saved: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let saved = state_json(&state);
     assert_eq!(
         saved["first_offline"]["sensor2"], first_seen,
         "the first sighting is kept"
@@ -239,23 +259,13 @@ fn grace_does_not_forgive_a_status_retained_offline_before_the_first_run() {
     let m = fleet();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
-    let args = [
-        "--expect",
-        "sensor1",
-        "--expect",
-        "sensor2",
-        "--state-file",
-        state.to_str().unwrap(),
-        "--grace",
-        "5m",
-    ];
+    let args = grace_args(&state, "5m");
     for run in ["first", "second"] {
         let out = check(&m.url(), &args);
         assert_eq!(out.status.code(), Some(1), "{run} run: {}", stdout(&out));
         assert_eq!(parse(&out).1, "1/2 expected offline: sensor2", "{run} run");
     }
-    let saved: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let saved = state_json(&state);
     assert!(
         saved["first_offline"]["sensor2"].is_null(),
         "offline since an unknown time: {saved}"
@@ -362,8 +372,11 @@ fn nagios_host_and_port_flags() {
     let m = fleet();
     let port = m.port.to_string();
     for host_flag in ["-H", "-h", "--host"] {
+        // The broker URL names neither: the run passes only if both flags replace its parts.
         let out = Command::new(BIN)
             .args([
+                "-b",
+                "mqtt://nobroker.invalid:1",
                 "check",
                 host_flag,
                 "127.0.0.1",
@@ -402,14 +415,8 @@ fn timeout_bounds_the_whole_run_and_names_the_stage() {
         "{}",
         stdout(&out)
     );
-    // A broker whose ACL drops the probe: the snapshot never completes, --wait is long.
-    let m = Mosquitto::with(|port, dir| {
-        let acl = write(dir, "acl", "topic read #\n");
-        format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\nacl_file {}\n",
-            acl.display()
-        )
-    });
+    // The snapshot never completes, and --wait is long.
+    let m = probe_dropping_broker();
     let started = Instant::now();
     let out = check(&m.url(), &["--wait", "30s", "--timeout", "1s"]);
     assert_eq!(out.status.code(), Some(3));
@@ -517,14 +524,7 @@ fn bad_arguments_are_unknown_not_critical() {
 
 #[test]
 fn an_incomplete_snapshot_is_unknown() {
-    // The ACL drops the probe, so only --wait can end the snapshot.
-    let m = Mosquitto::with(|port, dir| {
-        let acl = write(dir, "acl", "topic read #\n");
-        format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\nacl_file {}\n",
-            acl.display()
-        )
-    });
+    let m = probe_dropping_broker();
     let out = check(&m.url(), &["--wait", "500ms"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(

@@ -99,7 +99,8 @@ pub struct Verdict {
     /// What the next run needs to know (`--state-file`).
     #[serde(skip)]
     pub memory: Memory,
-    /// Every judged client, in judging order, for the per-client formats.
+    /// Every judged client, in judging order: the name lists above are drawn from it, the
+    /// per-client formats read it.
     #[serde(skip)]
     pub clients: Vec<Client>,
 }
@@ -135,6 +136,11 @@ impl Client {
             changes: row.map(|r| r.changes),
             forgiven: false,
         }
+    }
+
+    /// Judged offline: offline, missing or stale, and not forgiven.
+    fn is_down(&self) -> bool {
+        !self.forgiven && matches!(self.kind, Kind::Offline | Kind::Missing | Kind::Stale)
     }
 }
 
@@ -233,40 +239,45 @@ pub fn judge(
         memory: Memory::default(),
         clients: Vec::new(),
     };
-    let mut shown: Vec<String> = Vec::new();
     for (name, row) in judged {
         let k = kind(row, rules.max_age, now);
         let mut client = Client::new(&name, row, k);
         match k {
             Kind::Online => drop(v.memory.online.insert(name)),
-            Kind::Unknown => v.unknown.push(name),
+            Kind::Unknown => {}
             Kind::Offline | Kind::Missing | Kind::Stale => {
                 let first = offline_since(&name, row, k, rules.max_age, remembered, now);
                 client.since = first;
-                v.memory.first_offline.insert(name.clone(), first);
                 let down_for = first.map(|t| (now - t).to_std().unwrap_or_default());
-                if rules.grace.is_some_and(|g| down_for.is_some_and(|d| d < g)) {
-                    client.forgiven = true;
-                    v.clients.push(client);
-                    v.forgiven.push(name);
-                    continue;
-                }
-                let label = match k {
-                    Kind::Missing => format!("{} (missing)", safe(&name)),
-                    Kind::Stale => format!("{} (stale)", safe(&name)),
-                    _ => safe(&name),
-                };
-                shown.push(label);
-                match k {
-                    Kind::Missing => v.missing.push(name.clone()),
-                    Kind::Stale => v.stale.push(name.clone()),
-                    _ => {}
-                }
-                v.offline.push(name);
+                client.forgiven = rules.grace.is_some_and(|g| down_for.is_some_and(|d| d < g));
+                v.memory.first_offline.insert(name, first);
             }
         }
         v.clients.push(client);
     }
+    // The name lists are the clients, grouped (in judging order).
+    let names = |keep: &dyn Fn(&Client) -> bool| -> Vec<String> {
+        v.clients
+            .iter()
+            .filter(|c| keep(c))
+            .map(|c| c.name.clone())
+            .collect()
+    };
+    v.offline = names(&Client::is_down);
+    v.missing = names(&|c| c.is_down() && c.kind == Kind::Missing);
+    v.stale = names(&|c| c.is_down() && c.kind == Kind::Stale);
+    v.unknown = names(&|c| c.kind == Kind::Unknown);
+    v.forgiven = names(&|c| c.forgiven);
+    let shown: Vec<String> = v
+        .clients
+        .iter()
+        .filter(|c| c.is_down())
+        .map(|c| match c.kind {
+            Kind::Missing => format!("{} (missing)", safe(&c.name)),
+            Kind::Stale => format!("{} (stale)", safe(&c.name)),
+            _ => safe(&c.name),
+        })
+        .collect();
     // Names are unique (expected ones are deduplicated), so the set counts them.
     v.online = v.memory.online.len();
     let n_off = v.offline.len();

@@ -102,20 +102,19 @@ pub fn describe(c: &Client, v: &Verdict) -> String {
 /// UNKNOWN for a state nobody can read.
 pub fn client_code(c: &Client) -> u8 {
     match c.kind {
-        _ if c.forgiven => 0,
-        Kind::Online => 0,
-        Kind::Offline | Kind::Missing | Kind::Stale => 2,
         Kind::Unknown => 3,
+        _ if c.is_down() => 2,
+        _ => 0,
     }
 }
 
 /// Problems first, then unknown, forgiven, online; judging order (by name) within each.
 fn ranked(v: &Verdict) -> Vec<&Client> {
     let rank = |c: &Client| match c.kind {
-        _ if c.forgiven => 2,
-        Kind::Offline | Kind::Missing | Kind::Stale => 0,
+        _ if c.is_down() => 0,
         Kind::Unknown => 1,
-        Kind::Online => 3,
+        _ if c.forgiven => 2,
+        _ => 3,
     };
     let mut all: Vec<&Client> = v.clients.iter().collect();
     all.sort_by_key(|c| rank(c));
@@ -252,19 +251,21 @@ fn icinga_field(s: &str) -> String {
 /// own host as `<prefix>status`.
 pub fn icinga_passive(v: &Verdict, opts: &Services) -> String {
     let t = v.checked_at.timestamp();
-    let names = service_names(v, &opts.prefix, icinga_field);
-    let status = icinga_field(&format!("{}status", opts.prefix));
-    // Per-client hosts must be unique too: two names that escape alike get a suffix.
-    let hosts = unique(
-        v.clients.iter().map(|c| icinga_field(&c.name)),
-        String::new(),
-    );
+    // Each branch escapes and deduplicates only what it names.
+    let (hosts, services): (Vec<String>, Vec<String>) = if let Some(h) = &opts.host {
+        let names = service_names(v, &opts.prefix, icinga_field);
+        (vec![icinga_field(h); names.len()], names)
+    } else {
+        // Per-client hosts must be unique too: two names that escape alike get a suffix.
+        let hosts = unique(
+            v.clients.iter().map(|c| icinga_field(&c.name)),
+            String::new(),
+        );
+        let status = icinga_field(&format!("{}status", opts.prefix));
+        (hosts, vec![status; v.clients.len()])
+    };
     let mut out = String::new();
-    for ((c, name), own_host) in v.clients.iter().zip(names).zip(hosts) {
-        let (host, service) = match &opts.host {
-            Some(h) => (icinga_field(h), name),
-            None => (own_host, status.clone()),
-        };
+    for ((c, host), service) in v.clients.iter().zip(hosts).zip(services) {
         let _ = writeln!(
             out,
             "[{t}] PROCESS_SERVICE_CHECK_RESULT;{host};{service};{};{}",

@@ -2,37 +2,9 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
-
 use super::*;
+use crate::check::tests::{expect, fold, registry, t};
 use crate::check::{judge, Memory, Rules};
-use crate::status::{Observation, Pattern, Registry, Source, Vocabulary};
-
-fn t(s: i64) -> DateTime<Utc> {
-    Utc.timestamp_opt(1_795_255_201 + s, 0).unwrap()
-}
-
-fn registry() -> Registry {
-    Registry::new(
-        vec![Source::topic(Pattern::parse("s/#").unwrap())],
-        Vocabulary::default(),
-    )
-}
-
-fn fold(r: &mut Registry, name: &str, payload: &str, retained: bool, at: DateTime<Utc>) {
-    r.fold(
-        &Observation {
-            topic: &format!("s/{name}"),
-            payload: payload.as_bytes(),
-            retained,
-        },
-        at,
-    );
-}
-
-fn names(n: &[&str]) -> Vec<String> {
-    n.iter().map(ToString::to_string).collect()
-}
 
 /// One client in each state, judged at t(180).
 fn every_state() -> Verdict {
@@ -46,7 +18,7 @@ fn every_state() -> Verdict {
     // An earlier run saw `brief` online: its outage started at most now.
     remembered.online.insert("brief".to_owned());
     let rules = Rules {
-        expected: Some(names(&["up", "down", "gone", "old", "odd", "brief"])),
+        expected: Some(expect(&["up", "down", "gone", "old", "odd", "brief"])),
         warn_offline: Some(1),
         max_age: Some(Duration::from_secs(600)),
         grace: Some(Duration::from_secs(300)),

@@ -5,29 +5,39 @@ use chrono::TimeZone;
 use super::*;
 use crate::status::{Observation, Pattern, Source, Vocabulary};
 
-fn t(s: i64) -> DateTime<Utc> {
+pub(super) fn t(s: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_795_255_201 + s, 0).unwrap()
 }
 
-fn fleet(statuses: &[(&str, &str)]) -> Registry {
-    let mut r = Registry::new(
+/// A table of the clients under `s/{name}`.
+pub(super) fn registry() -> Registry {
+    Registry::new(
         vec![Source::topic(Pattern::parse("s/#").unwrap())],
         Vocabulary::default(),
+    )
+}
+
+pub(super) fn fold(r: &mut Registry, name: &str, payload: &str, retained: bool, at: DateTime<Utc>) {
+    r.fold(
+        &Observation {
+            topic: &format!("s/{name}"),
+            payload: payload.as_bytes(),
+            retained,
+        },
+        at,
     );
+}
+
+/// Retained statuses, received at t(0).
+fn fleet(statuses: &[(&str, &str)]) -> Registry {
+    let mut r = registry();
     for (name, payload) in statuses {
-        r.fold(
-            &Observation {
-                topic: &format!("s/{name}"),
-                payload: payload.as_bytes(),
-                retained: true,
-            },
-            t(0),
-        );
+        fold(&mut r, name, payload, true, t(0));
     }
     r
 }
 
-fn expect(names: &[&str]) -> Vec<String> {
+pub(super) fn expect(names: &[&str]) -> Vec<String> {
     names.iter().map(ToString::to_string).collect()
 }
 
@@ -120,17 +130,6 @@ fn max_age_makes_old_payload_times_stale_and_offline() {
     assert_eq!(v.status, Status::Warning);
 }
 
-fn live(r: &mut Registry, name: &str, payload: &str, at: DateTime<Utc>) {
-    r.fold(
-        &Observation {
-            topic: &format!("s/{name}"),
-            payload: payload.as_bytes(),
-            retained: false,
-        },
-        at,
-    );
-}
-
 #[test]
 fn grace_forgives_until_offline_that_long() {
     let rules = Rules {
@@ -188,7 +187,7 @@ fn grace_never_forgives_an_offline_status_of_unknown_age() {
         ("fresh", "1"),
         ("stamped", r#"{"status":0,"ts":1795255141}"#),
     ]);
-    live(&mut r, "fresh", "0", t(1));
+    fold(&mut r, "fresh", "0", false, t(1));
     let v = judge(&r, &rules, &Memory::default(), t(2));
     assert_eq!(v.forgiven, ["fresh", "stamped"]);
     assert_eq!(v.offline, ["old", "ghost"]);

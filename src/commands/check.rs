@@ -1,5 +1,6 @@
 //! `mqtt-scan check`: the `list` snapshot, judged, as one monitoring-plugin line.
 
+use std::future::Future;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -16,15 +17,12 @@ use crate::status::Registry;
 use crate::tls::io_reason;
 
 pub async fn run(conn: &Connection, scan: &Scan, args: &CheckArgs) -> anyhow::Result<Exit> {
-    if args.format == CheckFormat::IcingaPassive
+    let misuse = if args.format == CheckFormat::IcingaPassive
         && args.host_name.is_none()
         && !args.per_client_host
     {
-        return Err(usage(
-            "--format icinga-passive needs --host-name HOST or --per-client-host",
-        ));
-    }
-    let wrong = if args.piggyback && args.format != CheckFormat::Checkmk {
+        Some("--format icinga-passive needs --host-name HOST or --per-client-host")
+    } else if args.piggyback && args.format != CheckFormat::Checkmk {
         Some("--piggyback is for --format checkmk")
     } else if (args.host_name.is_some() || args.per_client_host)
         && args.format != CheckFormat::IcingaPassive
@@ -33,7 +31,7 @@ pub async fn run(conn: &Connection, scan: &Scan, args: &CheckArgs) -> anyhow::Re
     } else {
         None
     };
-    if let Some(why) = wrong {
+    if let Some(why) = misuse {
         return Err(usage(why));
     }
     let mut rules = rules(args)?;
@@ -66,27 +64,23 @@ fn services(args: &CheckArgs) -> Services {
     Services {
         prefix: args.service_prefix.clone(),
         piggyback: args.piggyback,
-        host: args.host_name.clone().filter(|_| !args.per_client_host),
+        // clap refuses --host-name with --per-client-host.
+        host: args.host_name.clone(),
     }
 }
 
-/// The `list` snapshot, with `--timeout` bounding the connect and the snapshot together.
+/// The `list` snapshot, with `--timeout` (if given) bounding the connect and the snapshot
+/// together.
 async fn snapshot(
     conn: &Connection,
     scan: &Scan,
     args: &CheckArgs,
 ) -> anyhow::Result<(Registry, bool)> {
-    let Some(limit) = args.timeout else {
-        let (session, registry, complete) =
-            super::take_snapshot(conn, scan, &args.snapshot, false).await?;
-        session.close().await;
-        return Ok((registry, complete));
-    };
-    let deadline = Instant::now() + limit;
-    let expired = |stage: &str| {
+    let deadline = args.timeout.map(|limit| Instant::now() + limit);
+    let expired = |stage: String| {
         anyhow::anyhow!(
             "--timeout {} ran out {stage} (raise --timeout, or see --connect-timeout and --wait)",
-            humantime::format_duration(limit)
+            humantime::format_duration(args.timeout.unwrap_or_default())
         )
     };
     let spec = Spec {
@@ -95,31 +89,34 @@ async fn snapshot(
         persistent: None,
         count_retained: false,
     };
-    let mut session = timeout_at(deadline, Session::connect(conn, spec))
+    let mut session = within(deadline, Session::connect(conn, spec))
         .await
-        .map_err(|_| expired(&format!("while connecting to {}", conn.broker)))??;
+        .ok_or_else(|| expired(format!("while connecting to {}", conn.broker)))??;
     let mut registry = Registry::new(scan.sources.clone(), scan.vocab.clone());
-    let complete = timeout_at(
+    let complete = within(
         deadline,
         session.snapshot(&mut registry, args.snapshot.wait, args.snapshot.settle),
     )
     .await
-    .map_err(|_| {
-        expired(&format!(
+    .ok_or_else(|| {
+        expired(format!(
             "while waiting for the retained snapshot from {} ({} statuses so far)",
             conn.broker,
             registry.len()
         ))
     })??;
     // The verdict is known: a slow goodbye must not turn it into UNKNOWN.
-    let _ = tokio::time::timeout(
-        deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(100)),
-        session.close(),
-    )
-    .await;
+    let goodbye = deadline.map(|d| d.max(Instant::now() + Duration::from_millis(100)));
+    let _ = within(goodbye, session.close()).await;
     Ok((registry, complete))
+}
+
+/// `work`, bounded by `deadline` if there is one; None: the deadline passed first.
+async fn within<T>(deadline: Option<Instant>, work: impl Future<Output = T>) -> Option<T> {
+    match deadline {
+        Some(deadline) => timeout_at(deadline, work).await.ok(),
+        None => Some(work.await),
+    }
 }
 
 /// The rules from the flags; `--warn-offline` defaults to 1 when clients are expected.
@@ -241,21 +238,22 @@ fn print(v: &Verdict, args: &CheckArgs) -> anyhow::Result<()> {
 /// `prefix`: `--service-prefix`, so the Checkmk fleet service keeps its name when it fails.
 pub fn unknown(message: &str, format: CheckFormat, prefix: &str) -> Exit {
     let line = match format {
-        CheckFormat::Text => check::line(Status::Unknown, message, ""),
-        CheckFormat::Checkmk => check::checkmk_fleet(3, prefix, "", message),
+        CheckFormat::Text => Some(check::line(Status::Unknown, message, "")),
+        CheckFormat::Checkmk => Some(check::checkmk_fleet(3, prefix, "", message)),
         // No client was judged: there is no result to submit for any service.
-        CheckFormat::IcingaPassive => {
-            eprintln!("mqtt-scan: {message}");
-            return Exit::Check(Status::Unknown);
-        }
-        CheckFormat::Json => serde_json::json!({
-            "status": "UNKNOWN",
-            "code": 3,
-            "summary": message,
-        })
-        .to_string(),
+        CheckFormat::IcingaPassive => None,
+        CheckFormat::Json => Some(
+            serde_json::json!({
+                "status": "UNKNOWN",
+                "code": 3,
+                "summary": message,
+            })
+            .to_string(),
+        ),
     };
-    let _ = super::to_stdout(|w| writeln!(w, "{line}"));
+    if let Some(line) = line {
+        let _ = super::to_stdout(|w| writeln!(w, "{line}"));
+    }
     eprintln!("mqtt-scan: {message}");
     Exit::Check(Status::Unknown)
 }
