@@ -1,18 +1,17 @@
 //! `mqtt-scan check`: the `list` snapshot, judged, as one monitoring-plugin line.
 
-use std::future::Future;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use tokio::time::{timeout_at, Instant};
+use tokio::time::Instant;
 
 use crate::check::{self, Memory, Rules, Services, StateFile, Status, Verdict, STATE_VERSION};
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::config::{Connection, Scan};
 use crate::error::{usage, Exit};
 use crate::render::json;
-use crate::session::{now_ms, Session, Spec};
+use crate::session::now_ms;
 use crate::status::Registry;
 use crate::tls::io_reason;
 
@@ -76,47 +75,15 @@ async fn snapshot(
     scan: &Scan,
     args: &CheckArgs,
 ) -> anyhow::Result<(Registry, bool)> {
-    let deadline = args.timeout.map(|limit| Instant::now() + limit);
-    let expired = |stage: String| {
-        anyhow::anyhow!(
-            "--timeout {} ran out {stage} (raise --timeout, or see --connect-timeout and --wait)",
-            humantime::format_duration(args.timeout.unwrap_or_default())
-        )
-    };
-    let spec = Spec {
-        filters: scan.filters(),
-        reconnect: false,
-        persistent: None,
-        count_retained: false,
-    };
-    let mut session = within(deadline, Session::connect(conn, spec))
-        .await
-        .ok_or_else(|| expired(format!("while connecting to {}", conn.broker)))??;
-    let mut registry = Registry::new(scan.sources.clone(), scan.vocab.clone());
-    let complete = within(
-        deadline,
-        session.snapshot(&mut registry, args.snapshot.wait, args.snapshot.settle),
-    )
-    .await
-    .ok_or_else(|| {
-        expired(format!(
-            "while waiting for the retained snapshot from {} ({} statuses so far)",
-            conn.broker,
-            registry.len()
-        ))
-    })??;
+    let started = Instant::now();
+    let (session, registry, complete) =
+        super::take_snapshot(conn, scan, &args.snapshot, false, args.timeout).await?;
     // The verdict is known: a slow goodbye must not turn it into UNKNOWN.
-    let goodbye = deadline.map(|d| d.max(Instant::now() + Duration::from_millis(100)));
-    let _ = within(goodbye, session.close()).await;
+    let goodbye = args
+        .timeout
+        .map(|limit| (started + limit).max(Instant::now() + Duration::from_millis(100)));
+    let _ = super::within(goodbye, session.close()).await;
     Ok((registry, complete))
-}
-
-/// `work`, bounded by `deadline` if there is one; None: the deadline passed first.
-async fn within<T>(deadline: Option<Instant>, work: impl Future<Output = T>) -> Option<T> {
-    match deadline {
-        Some(deadline) => timeout_at(deadline, work).await.ok(),
-        None => Some(work.await),
-    }
 }
 
 /// The rules from the flags; `--warn-offline` defaults to 1 when clients are expected.

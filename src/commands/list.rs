@@ -15,7 +15,7 @@ pub async fn run(
     let filters = scan.filters();
     let covers_all = filters.iter().any(|f| f == "#");
     let (session, registry, mut complete) =
-        super::take_snapshot(conn, scan, &args.snapshot, covers_all).await?;
+        super::take_snapshot(conn, scan, &args.snapshot, covers_all, None).await?;
     let shortfall = covers_all
         .then(|| {
             let counts = session.counts();

@@ -8,7 +8,11 @@ pub mod list;
 pub mod prune;
 pub mod watch;
 
+use std::future::Future;
 use std::io::{self, Write};
+use std::time::Duration;
+
+use tokio::time::{timeout_at, Instant};
 
 use crate::cli::SnapshotArgs;
 use crate::config::{Connection, Scan};
@@ -119,22 +123,51 @@ impl<W: Write> Write for Chunked<W> {
 
 /// The retained snapshot, as `list`, `check` and `prune` take it: a clean QoS 0 session,
 /// the table, and whether it is complete. The session stays open for what comes next.
+/// `timeout` (check's `--timeout`) bounds the connect and the snapshot together; when it
+/// runs out the error names the stage.
 pub async fn take_snapshot(
     conn: &Connection,
     scan: &Scan,
     args: &SnapshotArgs,
     count_retained: bool,
+    timeout: Option<Duration>,
 ) -> anyhow::Result<(Session, Registry, bool)> {
+    let deadline = timeout.map(|limit| Instant::now() + limit);
+    let expired = |stage: String| {
+        anyhow::anyhow!(
+            "--timeout {} ran out {stage} (raise --timeout, or see --connect-timeout and --wait)",
+            humantime::format_duration(timeout.unwrap_or_default())
+        )
+    };
     let spec = Spec {
         filters: scan.filters(),
         reconnect: false,
         persistent: None,
         count_retained,
     };
-    let mut session = Session::connect(conn, spec).await?;
+    let mut session = within(deadline, Session::connect(conn, spec))
+        .await
+        .ok_or_else(|| expired(format!("while connecting to {}", conn.broker)))??;
     let mut registry = Registry::new(scan.sources.clone(), scan.vocab.clone());
-    let complete = session
-        .snapshot(&mut registry, args.wait, args.settle)
-        .await?;
+    let complete = within(
+        deadline,
+        session.snapshot(&mut registry, args.wait, args.settle),
+    )
+    .await
+    .ok_or_else(|| {
+        expired(format!(
+            "while waiting for the retained snapshot from {} ({} statuses so far)",
+            conn.broker,
+            registry.len()
+        ))
+    })??;
     Ok((session, registry, complete))
+}
+
+/// `work`, bounded by `deadline` if there is one; None: the deadline passed first.
+pub async fn within<T>(deadline: Option<Instant>, work: impl Future<Output = T>) -> Option<T> {
+    match deadline {
+        Some(deadline) => timeout_at(deadline, work).await.ok(),
+        None => Some(work.await),
+    }
 }

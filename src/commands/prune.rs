@@ -104,7 +104,7 @@ async fn snapshot(
     args: &PruneArgs,
 ) -> anyhow::Result<(Session, Registry)> {
     let (session, registry, complete) =
-        super::take_snapshot(conn, scan, &args.snapshot, false).await?;
+        super::take_snapshot(conn, scan, &args.snapshot, false, None).await?;
     if !complete {
         eprintln!(
             "mqtt-scan: warning: the snapshot may be incomplete: --wait {} ended first (raise --wait); only what arrived is considered",
