@@ -306,6 +306,9 @@ pub enum CheckFormat {
     IcingaPassive,
 }
 
+/// `check --service-prefix`'s default (also for the UNKNOWN line of a rejected command line).
+pub const DEFAULT_SERVICE_PREFIX: &str = "MQTT ";
+
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// An expected client (repeatable): only expected clients are judged, a missing one
@@ -347,7 +350,7 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
     pub format: CheckFormat,
     /// The per-client service names start with this (checkmk, icinga-passive).
-    #[arg(long, value_name = "TEXT", default_value = "MQTT ")]
+    #[arg(long, value_name = "TEXT", default_value = DEFAULT_SERVICE_PREFIX)]
     pub service_prefix: String,
     /// --format checkmk: each client's service on a piggyback host of the client's name.
     #[arg(long)]

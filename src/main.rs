@@ -5,7 +5,7 @@ use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
-use mqtt_scan::cli::{CheckFormat, Cli, Command};
+use mqtt_scan::cli::{CheckFormat, Cli, Command, DEFAULT_SERVICE_PREFIX};
 use mqtt_scan::commands;
 use mqtt_scan::config::{self, Connection, Scan};
 use mqtt_scan::error::{Exit, UsageError};
@@ -31,7 +31,7 @@ fn main() -> ExitCode {
     // For a monitor, every failure of `check` is UNKNOWN (3), never a usage error's 2,
     // which it would read as CRITICAL.
     let check_format = match &cli.command {
-        Some(Command::Check(args)) => Some((args.format, args.service_prefix.clone())),
+        Some(Command::Check(args)) => Some((args.format, args.service_prefix.as_str())),
         _ => None,
     };
     match run(&cli, &matches, password_flag) {
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let message = format!("{e:#}");
             if let Some((format, prefix)) = check_format {
-                return commands::check::unknown(&message, format, &prefix).into();
+                return commands::check::unknown(&message, format, prefix).into();
             }
             eprintln!("mqtt-scan: {message}");
             if e.downcast_ref::<UsageError>().is_some() {
@@ -138,13 +138,8 @@ fn reject_demo_flags(matches: &ArgMatches) -> anyhow::Result<()> {
         ("online_values", "--online-values"),
         ("offline_values", "--offline-values"),
     ];
-    let sub = matches.subcommand().map(|(_, m)| m);
     for (id, flag) in IGNORED {
-        let given = [Some(matches), sub]
-            .into_iter()
-            .flatten()
-            .any(|m| m.value_source(id) == Some(ValueSource::CommandLine));
-        if given {
+        if on_command_line(matches, id) {
             return Err(mqtt_scan::error::usage(format!(
                 "demo does not take {flag}: it runs its own broker and fleet (to look at your broker: mqtt-scan list {flag} ...)"
             )));
@@ -156,9 +151,15 @@ fn reject_demo_flags(matches: &ArgMatches) -> anyhow::Result<()> {
 /// Whether `--password` came from the command line (not MQTT_SCAN_PASSWORD), before or
 /// after the subcommand.
 fn password_on_command_line(matches: &ArgMatches) -> bool {
+    on_command_line(matches, "password")
+}
+
+/// Whether the argument `id` was given on the command line (not by its variable or
+/// default), before or after the subcommand.
+fn on_command_line(matches: &ArgMatches, id: &str) -> bool {
     let mut m = Some(matches);
     while let Some(cur) = m {
-        if cur.value_source("password") == Some(ValueSource::CommandLine) {
+        if cur.value_source(id) == Some(ValueSource::CommandLine) {
             return true;
         }
         m = cur.subcommand().map(|(_, sub)| sub);
@@ -179,26 +180,20 @@ fn clap_error(e: &clap::Error) -> ExitCode {
             Exit::Usage.into()
         }
         _ => {
-            if let Some(message) = mosquitto_habit(e) {
-                let message = format!("{message} (see mqtt-scan --help)");
-                if subcommand_is_check() {
-                    return commands::check::unknown(&message, requested_format(), "MQTT ").into();
-                }
-                eprintln!("mqtt-scan: {message}");
-                return Exit::Usage.into();
-            }
-            let text = e.render().to_string();
-            let parts: Vec<&str> = text
-                .lines()
-                .map(str::trim)
-                .take_while(|l| !l.starts_with("Usage:"))
-                .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
-                .collect();
-            let line = parts.join(" ");
-            let line = line.strip_prefix("error: ").unwrap_or(&line);
+            let line = mosquitto_habit(e).unwrap_or_else(|| {
+                let text = e.render().to_string();
+                let parts: Vec<&str> = text
+                    .lines()
+                    .map(str::trim)
+                    .take_while(|l| !l.starts_with("Usage:"))
+                    .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+                    .collect();
+                let line = parts.join(" ");
+                line.strip_prefix("error: ").unwrap_or(&line).to_owned()
+            });
             let message = format!("{line} (see mqtt-scan --help)");
-            if subcommand_is_check() {
-                return commands::check::unknown(&message, requested_format(), "MQTT ").into();
+            if let Some(format) = rejected_check_format() {
+                return commands::check::unknown(&message, format, DEFAULT_SERVICE_PREFIX).into();
             }
             eprintln!("mqtt-scan: {message}");
             Exit::Usage.into()
@@ -208,82 +203,58 @@ fn clap_error(e: &clap::Error) -> ExitCode {
 
 /// mosquitto_sub's flags that mqtt-scan spells differently (or does not need): an unknown
 /// flag among them gets an error naming ours.
-const MOSQUITTO_FLAGS: &[(&str, &str)] = &[
+const MOSQUITTO_FLAGS: &[(&[&str], &str)] = &[
     (
-        "-P",
+        &["-P", "--pw"],
         "use --password (or MQTT_SCAN_PASSWORD, --password-file)",
     ),
+    (&["-i", "--id", "-I", "--id-prefix"], "use --client-id"),
+    (&["-k"], "use --keepalive"),
     (
-        "--pw",
-        "use --password (or MQTT_SCAN_PASSWORD, --password-file)",
-    ),
-    ("-i", "use --client-id"),
-    ("--id", "use --client-id"),
-    ("-I", "use --client-id"),
-    ("--id-prefix", "use --client-id"),
-    ("-k", "use --keepalive"),
-    (
-        "-W",
+        &["-W"],
         "use --wait (the longest to wait for the retained snapshot)",
     ),
-    ("-L", "use -b/--broker URL"),
-    ("--url", "use -b/--broker URL"),
+    (&["-L", "--url"], "use -b/--broker URL"),
     (
-        "-q",
+        &["-q", "--qos"],
         "not needed: the snapshot is taken at QoS 0 (see the README), watch --session uses QoS 1",
     ),
     (
-        "--qos",
-        "not needed: the snapshot is taken at QoS 0 (see the README), watch --session uses QoS 1",
+        &["-v", "--verbose"],
+        "not needed: every row shows its topic",
     ),
-    ("-v", "not needed: every row shows its topic"),
-    ("--verbose", "not needed: every row shows its topic"),
     (
-        "--retained-only",
+        &["--retained-only", "-R"],
         "not needed: list shows the retained statuses; watch follows live changes",
     ),
     (
-        "-R",
-        "not needed: list shows the retained statuses; watch follows live changes",
-    ),
-    (
-        "-C",
+        &["-C"],
         "not needed: list ends by itself once the retained snapshot is complete",
     ),
-    ("-N", "not needed: use --format (table, json, jsonl, csv)"),
-    ("-F", "use --format (table, json, jsonl, csv)"),
-    ("--pretty", "use --format json"),
-    ("-d", "not available: errors say what failed"),
-    ("--debug", "not available: errors say what failed"),
     (
-        "--quiet",
+        &["-N"],
+        "not needed: use --format (table, json, jsonl, csv)",
+    ),
+    (&["-F"], "use --format (table, json, jsonl, csv)"),
+    (&["--pretty"], "use --format json"),
+    (&["-d", "--debug"], "not available: errors say what failed"),
+    (
+        &["--quiet"],
         "not needed: mqtt-scan prints only the table and real warnings",
     ),
-    ("--capath", "use --cafile with a PEM file"),
-    ("-x", "use watch --session NAME --session-expiry DUR"),
-    ("--disable-clean-session", "use watch --session NAME"),
+    (&["--capath"], "use --cafile with a PEM file"),
+    (&["-x"], "use watch --session NAME --session-expiry DUR"),
+    (&["--disable-clean-session"], "use watch --session NAME"),
     (
-        "-U",
+        &["-U", "--unsubscribe"],
         "use prune (it clears offline clients' retained statuses)",
     ),
     (
-        "--unsubscribe",
-        "use prune (it clears offline clients' retained statuses)",
-    ),
-    (
-        "--will-topic",
+        &["--will-topic", "--will-payload"],
         "use announce (it registers the Will for you)",
     ),
     (
-        "--will-payload",
-        "use announce (it registers the Will for you)",
-    ),
-    (
-        "-T",
-        "not available: narrow the status topics with -t instead",
-    ),
-    (
-        "--filter-out",
+        &["-T", "--filter-out"],
         "not available: narrow the status topics with -t instead",
     ),
 ];
@@ -297,19 +268,53 @@ fn mosquitto_habit(e: &clap::Error) -> Option<String> {
         return None;
     };
     let flag = arg.split('=').next().unwrap_or(arg);
-    let (_, hint) = MOSQUITTO_FLAGS.iter().find(|(f, _)| *f == flag)?;
+    let (_, hint) = MOSQUITTO_FLAGS
+        .iter()
+        .find(|(flags, _)| flags.contains(&flag))?;
     Some(format!(
         "unexpected argument '{flag}' (mosquitto_sub's {flag}?): {hint}"
     ))
 }
 
-/// Whether the command line names `check`, when clap could not parse it: the first word
-/// that is neither a flag nor a global flag's value.
-/// The `--format` of a command line clap rejected, so that a Checkmk agent still gets its
-/// `3 "MQTT fleet"` line for a bad flag.
-fn requested_format() -> CheckFormat {
+/// For a command line clap rejected: when it names `check` (the first word that is neither
+/// a flag nor a top-level flag's value), the `--format` it asks for, so that a Checkmk agent
+/// still gets its `3 "MQTT fleet"` line for a bad flag.
+fn rejected_check_format() -> Option<CheckFormat> {
     use clap::ValueEnum as _;
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // The top-level flags that take a value, as clap knows them: `-b HOST check` names check.
+    let cmd = Cli::command();
+    let takes_value: Vec<String> = cmd
+        .get_arguments()
+        .filter(|a| a.get_action().takes_values())
+        .flat_map(|a| {
+            let shorts = a
+                .get_short()
+                .into_iter()
+                .chain(a.get_all_short_aliases().unwrap_or_default());
+            let longs = a
+                .get_long()
+                .into_iter()
+                .chain(a.get_all_aliases().unwrap_or_default());
+            shorts
+                .map(|c| format!("-{c}"))
+                .chain(longs.map(|l| format!("--{l}")))
+        })
+        .collect();
+    let mut i = 0;
+    let subcommand = loop {
+        let arg = args.get(i)?;
+        if takes_value.contains(arg) {
+            i += 2;
+        } else if arg.starts_with('-') {
+            i += 1;
+        } else {
+            break arg;
+        }
+    };
+    if subcommand != "check" {
+        return None;
+    }
     let value = args.iter().enumerate().find_map(|(i, a)| {
         if a == "--format" {
             args.get(i + 1).map(String::as_str)
@@ -317,45 +322,9 @@ fn requested_format() -> CheckFormat {
             a.strip_prefix("--format=")
         }
     });
-    value
-        .and_then(|v| CheckFormat::from_str(v, false).ok())
-        .unwrap_or(CheckFormat::Text)
-}
-
-fn subcommand_is_check() -> bool {
-    const TAKES_VALUE: &[&str] = &[
-        "-b",
-        "--broker",
-        "-h",
-        "-H",
-        "--host",
-        "-p",
-        "--port",
-        "-V",
-        "-u",
-        "--username",
-        "--password",
-        "--password-file",
-        "--cafile",
-        "--cert",
-        "--key",
-        "--client-id",
-        "--mqtt-version",
-        "--keepalive",
-        "--connect-timeout",
-        "-t",
-        "--topic",
-        "--online-values",
-        "--offline-values",
-        "--color",
-    ];
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        if TAKES_VALUE.contains(&arg.as_str()) {
-            args.next();
-        } else if !arg.starts_with('-') {
-            return arg == "check";
-        }
-    }
-    false
+    Some(
+        value
+            .and_then(|v| CheckFormat::from_str(v, false).ok())
+            .unwrap_or(CheckFormat::Text),
+    )
 }

@@ -159,36 +159,26 @@ fn signals_pass_to_the_command_and_a_killed_command_is_128_plus_signal() {
 #[test]
 fn a_command_that_cannot_start_is_127() {
     let m = Mosquitto::start();
-    let out = Command::new(BIN)
-        .args([
-            "announce",
-            "ghost",
-            "-b",
-            &m.url(),
-            "--",
-            "/nonexistent/program",
-            "arg",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(127));
-    assert_eq!(
-        stderr(&out),
-        "mqtt-scan: cannot run '/nonexistent/program': no such file\n"
-    );
-    // Found missing before connecting: never announced online, so no status at all.
-    assert_eq!(state(&m.url(), "ghost", &[]), None);
-    let out = Command::new(BIN)
-        .args(["announce", "ghost2", "-b", &m.url(), "--"])
-        .arg("no-such-program-mqtt-scan")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(127));
-    assert_eq!(
-        stderr(&out),
-        "mqtt-scan: cannot run 'no-such-program-mqtt-scan': command not found on PATH\n"
-    );
-    assert_eq!(state(&m.url(), "ghost2", &[]), None);
+    for (name, program, why) in [
+        ("ghost", "/nonexistent/program", "no such file"),
+        (
+            "ghost2",
+            "no-such-program-mqtt-scan",
+            "command not found on PATH",
+        ),
+    ] {
+        let out = Command::new(BIN)
+            .args(["announce", name, "-b", &m.url(), "--", program, "arg"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(127), "{program}");
+        assert_eq!(
+            stderr(&out),
+            format!("mqtt-scan: cannot run '{program}': {why}\n")
+        );
+        // Found missing before connecting: never announced online, so no status at all.
+        assert_eq!(state(&m.url(), name, &[]), None, "{program}");
+    }
 }
 
 #[test]

@@ -165,8 +165,10 @@ fn man_dir_writes_a_page_per_subcommand_with_exit_status_and_environment() {
             .arg(dir.path().join("mqtt-scan-check.1"))
             .env("MANWIDTH", "100")
             .env("MAN_KEEP_STDERR", "1")
+            .env("MANROFFOPT", "-ww")
             .output()
             .unwrap();
         assert!(stdout(&out).contains("EXIT STATUS"), "{}", stderr(&out));
+        assert_eq!(stderr(&out), "", "roff warnings");
     }
 }

@@ -20,9 +20,13 @@ fn run(args: &[&str]) -> Output {
     c.args(args).output().unwrap()
 }
 
-fn names(out: &Output) -> Vec<String> {
+/// `list --json`'s document; panics with stderr when it fails.
+fn doc(out: &Output) -> serde_json::Value {
     assert!(out.status.success(), "{}", stderr(out));
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn names(doc: &serde_json::Value) -> Vec<String> {
     doc["clients"]
         .as_array()
         .unwrap()
@@ -51,11 +55,14 @@ fn host_and_port_reach_the_broker_as_with_mosquitto_sub() {
             "127.0.0.1",
         ],
     ] {
-        assert_eq!(names(&run(&args)), ["sensor1"], "{args:?}");
+        let doc = doc(&run(&args));
+        assert_eq!(names(&doc), ["sensor1"], "{args:?}");
+        assert_eq!(
+            doc["broker"],
+            format!("mqtt://127.0.0.1:{port}"),
+            "{args:?}"
+        );
     }
-    let json = run(&["list", "--json", "-h", "127.0.0.1", "-p", &port]);
-    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(doc["broker"], format!("mqtt://127.0.0.1:{port}"));
 }
 
 #[test]
@@ -64,7 +71,7 @@ fn dash_v_is_the_mqtt_version_as_with_mosquitto_sub() {
     m.retain("sensors/connected/sensor1", "1");
     for v in ["5", "311", "mqttv5", "mqttv311", "3.1.1"] {
         let out = run(&["list", "--json", "-b", &m.url(), "-V", v]);
-        assert_eq!(names(&out), ["sensor1"], "-V {v}");
+        assert_eq!(names(&doc(&out)), ["sensor1"], "-V {v}");
     }
     let out = run(&["list", "-V", "mqttv6"]);
     assert_eq!(out.status.code(), Some(2));
@@ -135,6 +142,10 @@ fn mosquitto_sub_flags_get_an_error_naming_ours() {
     assert_eq!(out.status.code(), Some(3));
     assert!(stdout(&out).starts_with("MQTT-SCAN UNKNOWN - unexpected argument '-P'"));
     assert!(!stdout(&out).contains("secret") && !stderr(&out).contains("secret"));
+    // Also after a top-level flag's value (`--preset NAME check`).
+    let out = run(&["--preset", "tasmota", "check", "-P", "secret"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("MQTT-SCAN UNKNOWN - unexpected argument '-P'"));
 }
 
 #[test]

@@ -420,20 +420,27 @@ fn run_capture(
     )
 }
 
-#[test]
-fn the_password_never_appears_in_any_output_of_any_command() {
-    let m = auth_broker();
+/// A retained status for `s1`, published as the broker's user `scanner`.
+fn retain_s1(m: &Mosquitto, payload: &str) {
     m.pub_cmd(&[
         "-u",
         "scanner",
         "-P",
         "correct horse",
         "-r",
+        "-q",
+        "1",
         "-t",
         "sensors/connected/s1",
         "-m",
-        "0",
+        payload,
     ]);
+}
+
+#[test]
+fn the_password_never_appears_in_any_output_of_any_command() {
+    let m = auth_broker();
+    retain_s1(&m, "0");
     let dir = tempfile::tempdir().unwrap();
     let good = private_file(dir.path(), "good", "correct horse\n");
     let bad = private_file(dir.path(), "bad", "correct horse-not\n");
@@ -577,19 +584,7 @@ fn a_password_file_others_can_read_is_used_with_a_warning() {
     }
     // check: the warning on stderr, its verdict alone on stdout (a client to judge: an
     // empty fleet would be UNKNOWN).
-    m.pub_cmd(&[
-        "-u",
-        "scanner",
-        "-P",
-        "correct horse",
-        "-r",
-        "-q",
-        "1",
-        "-t",
-        "sensors/connected/s1",
-        "-m",
-        "1",
-    ]);
+    retain_s1(&m, "1");
     let out = scan(
         &m.url(),
         &[

@@ -15,13 +15,20 @@ use super::{Sig, Signals};
 pub async fn run(conn: &Connection, args: &AnnounceArgs) -> anyhow::Result<Exit> {
     let topic = status_topic(&args.topic_template, &args.name)?;
     // A command that cannot start must not be announced online first: look for it before
-    // connecting (spawn can still fail later, e.g. a bad binary format, and says so then).
-    if let Some(program) = args.command.first() {
-        if let Err(why) = find_program(program) {
+    // connecting, and run what was found (spawn can still fail later, e.g. a bad binary
+    // format, and says so then).
+    let found = match args
+        .command
+        .first()
+        .map(|program| (program, find_program(program)))
+    {
+        Some((program, Err(why))) => {
             eprintln!("mqtt-scan: cannot run '{}': {why}", escape(program));
             return Ok(Exit::Command(127));
         }
-    }
+        Some((_, Ok(path))) => Some(path),
+        None => None,
+    };
     let mut signals = Signals::new()?;
     let ip = {
         let conn = conn.clone();
@@ -43,7 +50,7 @@ pub async fn run(conn: &Connection, args: &AnnounceArgs) -> anyhow::Result<Exit>
         }
     };
     let name = escape(&args.name).into_owned();
-    let Some((program, program_args)) = args.command.split_first() else {
+    let (Some(path), Some((program, program_args))) = (found, args.command.split_first()) else {
         eprintln!(
             "mqtt-scan: {name} is online ({}, on {}); Ctrl-C or SIGTERM takes it offline",
             escape(&topic),
@@ -58,8 +65,9 @@ pub async fn run(conn: &Connection, args: &AnnounceArgs) -> anyhow::Result<Exit>
         announcer.shutdown(conn.connect_timeout).await?;
         return Ok(Exit::Success);
     };
-    // stdin, stdout and stderr pass through to the command.
-    let mut child = match tokio::process::Command::new(program)
+    // stdin, stdout and stderr pass through to the command, whose argv[0] is as given.
+    let mut child = match tokio::process::Command::new(path)
+        .arg0(program)
         .args(program_args)
         .spawn()
     {
@@ -93,13 +101,9 @@ pub async fn run(conn: &Connection, args: &AnnounceArgs) -> anyhow::Result<Exit>
     Ok(Exit::Command(u8::try_from(code).unwrap_or(1)))
 }
 
-/// Whether `program` can be started: a path names an executable file; a bare name is looked
-/// up on PATH, as the spawn will.
+/// Where `program` is, if it can be started: a path names an executable file; a bare name
+/// is looked up on PATH, as the spawn would.
 fn find_program(program: &str) -> Result<std::path::PathBuf, String> {
-    use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &std::path::Path| {
-        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
     if program.is_empty() {
         return Err("an empty command name".into());
     }
@@ -108,17 +112,13 @@ fn find_program(program: &str) -> Result<std::path::PathBuf, String> {
         return match std::fs::metadata(path) {
             Err(e) => Err(crate::tls::io_reason(&e)),
             Ok(m) if m.is_dir() => Err("it is a directory".into()),
-            Ok(_) if !executable(path) => Err("permission denied (not executable)".into()),
+            Ok(_) if !super::is_executable(path) => {
+                Err("permission denied (not executable)".into())
+            }
             Ok(_) => Ok(path.to_owned()),
         };
     }
-    std::env::var_os("PATH")
-        .and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|dir| dir.join(program))
-                .find(|candidate| executable(candidate))
-        })
-        .ok_or_else(|| "command not found on PATH".to_owned())
+    super::find_on_path(program).ok_or_else(|| "command not found on PATH".to_owned())
 }
 
 /// The status topic for NAME: no wildcards, not empty.

@@ -70,23 +70,16 @@ fn how_to_run_me() -> String {
     if std::env::var_os("CARGO_PKG_NAME").is_some_and(|n| n == "mqtt-scan") {
         return "cargo run --release --".to_owned();
     }
-    let me = std::env::current_exe().ok();
-    let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join("mqtt-scan"))
-            .find(|candidate| candidate.is_file())
-    });
-    let same = |a: &std::path::Path, b: &std::path::Path| match (
-        std::fs::canonicalize(a),
-        std::fs::canonicalize(b),
-    ) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
+    let Ok(me) = std::env::current_exe() else {
+        return "mqtt-scan".to_owned();
     };
-    match (on_path, me) {
-        (Some(found), Some(me)) if same(&found, &me) => "mqtt-scan".to_owned(),
-        (_, Some(me)) => crate::status::escape(&me.display().to_string()).into_owned(),
-        (_, None) => "mqtt-scan".to_owned(),
+    let same = |found: &std::path::Path| {
+        std::fs::canonicalize(found).is_ok_and(|f| std::fs::canonicalize(&me).is_ok_and(|m| f == m))
+    };
+    if super::find_on_path("mqtt-scan").is_some_and(|found| same(&found)) {
+        "mqtt-scan".to_owned()
+    } else {
+        crate::status::escape(&me.display().to_string()).into_owned()
     }
 }
 

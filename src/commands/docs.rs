@@ -124,9 +124,9 @@ fn escape(text: &str) -> String {
     }
 }
 
-/// One page: clap_mangen's sections, then EXIT STATUS and ENVIRONMENT.
-fn page(cmd: &clap::Command, name: &str, w: &mut dyn Write) -> std::io::Result<()> {
-    let man = clap_mangen::Man::new(cmd.clone());
+/// One page: clap_mangen's sections, then EXIT STATUS and ENVIRONMENT (before VERSION,
+/// which `Man::render` would write last).
+fn page(man: &clap_mangen::Man, cmd: &clap::Command, w: &mut dyn Write) -> std::io::Result<()> {
     man.render_title(w)?;
     man.render_name_section(w)?;
     man.render_synopsis_section(w)?;
@@ -140,9 +140,9 @@ fn page(cmd: &clap::Command, name: &str, w: &mut dyn Write) -> std::io::Result<(
     if cmd.get_after_help().is_some() || cmd.get_after_long_help().is_some() {
         man.render_extra_section(w)?;
     }
-    w.write_all(exit_status(name).as_bytes())?;
+    w.write_all(exit_status(cmd.get_name()).as_bytes())?;
     w.write_all(environment_section().as_bytes())?;
-    if name.is_empty() {
+    if cmd.get_name() == BIN {
         w.write_all(
             b".SH \"SEE ALSO\"\nmqtt\\-scan\\-list(1), mqtt\\-scan\\-watch(1), mqtt\\-scan\\-check(1), mqtt\\-scan\\-announce(1), mqtt\\-scan\\-prune(1), mqtt\\-scan\\-demo(1)\n",
         )?;
@@ -160,10 +160,12 @@ fn built() -> clap::Command {
 
 /// `man`: the main page.
 pub fn main_page(w: &mut dyn Write) -> std::io::Result<()> {
-    page(&built(), "", w)
+    let cmd = built();
+    page(&clap_mangen::Man::new(cmd.clone()), &cmd, w)
 }
 
-/// `man --dir DIR`: mqtt-scan.1 and one page per subcommand; returns the files written.
+/// `man --dir DIR`: mqtt-scan.1 and one page per subcommand, named as clap_mangen names
+/// them; returns the files written.
 pub fn write_pages(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let fail = |path: &Path, e: &std::io::Error| {
         usage(format!(
@@ -174,22 +176,12 @@ pub fn write_pages(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     };
     std::fs::create_dir_all(dir).map_err(|e| fail(dir, &e))?;
     let cmd = built();
-    let mut pages: Vec<(String, clap::Command)> = vec![(String::new(), cmd.clone())];
-    pages.extend(
-        cmd.get_subcommands()
-            .filter(|s| !s.is_hide_set())
-            .map(|s| (s.get_name().to_owned(), s.clone())),
-    );
     let mut written = Vec::new();
-    for (name, sub) in pages {
-        let file = if name.is_empty() {
-            format!("{BIN}.1")
-        } else {
-            format!("{BIN}-{name}.1")
-        };
-        let path = dir.join(file);
+    for sub in std::iter::once(&cmd).chain(cmd.get_subcommands().filter(|s| !s.is_hide_set())) {
+        let man = clap_mangen::Man::new(sub.clone());
+        let path = dir.join(man.get_filename());
         let mut text = Vec::new();
-        page(&sub, &name, &mut text).map_err(|e| fail(&path, &e))?;
+        page(&man, sub, &mut text).map_err(|e| fail(&path, &e))?;
         std::fs::write(&path, text).map_err(|e| fail(&path, &e))?;
         written.push(path);
     }

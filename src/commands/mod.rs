@@ -19,6 +19,21 @@ use crate::config::{Connection, Scan};
 use crate::session::{Session, Spec};
 use crate::status::Registry;
 
+/// The first executable file called `name` in a directory of PATH: what a shell (and
+/// `execvp`) would run for the bare name.
+pub fn find_on_path(name: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+}
+
+/// A file (not a directory) with an execute bit.
+pub fn is_executable(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
 /// Writes through a buffered stdout; a closed pipe (`| head`) is not an error.
 /// Generic, not `dyn Write`: a renderer writes a token at a time, and each would be a
 /// virtual call.
