@@ -32,7 +32,7 @@ pub struct Services {
 impl Default for Services {
     fn default() -> Self {
         Self {
-            prefix: "MQTT ".to_owned(),
+            prefix: crate::cli::DEFAULT_SERVICE_PREFIX.to_owned(),
             piggyback: false,
             host: None,
         }
