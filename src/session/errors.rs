@@ -227,45 +227,39 @@ pub(super) fn timeout_message(ctx: &Context) -> String {
     )
 }
 
+/// The connection ended `why`; before a CONNACK that is a broker that hung up on our
+/// CONNECT (or never answered it), worth a look at the port.
+fn lost(ctx: &Context, why: &str, connected: bool) -> Described {
+    Described {
+        text: format!("connection to {} lost: {why}", ctx.host_port),
+        unclear: !connected,
+    }
+}
+
 pub(super) fn describe_v4(
     e: &rumqttc::ConnectionError,
     ctx: &Context,
     connected: bool,
 ) -> Described {
     use rumqttc::{ConnectionError as E, StateError as S};
-    let hp = &ctx.host_port;
     match e {
         E::ConnectionRefused(code) => Described::clear(refused(&format!("{code:?}"), ctx)),
         E::NetworkTimeout | E::FlushTimeout => Described::clear(timeout_message(ctx)),
-        E::MqttState(S::AwaitPingResp) => Described {
-            text: format!("connection to {hp} lost: no answer to keepalive pings"),
-            unclear: !connected,
-        },
-        // Before a CONNACK this is a broker that hung up on our CONNECT: worth a look.
-        E::MqttState(S::ConnectionAborted) => Described {
-            text: format!("connection to {hp} lost: the broker closed it"),
-            unclear: !connected,
-        },
+        E::MqttState(S::AwaitPingResp) => lost(ctx, "no answer to keepalive pings", connected),
+        E::MqttState(S::ConnectionAborted) => lost(ctx, "the broker closed it", connected),
         _ => describe(e, ctx, connected),
     }
 }
 
 pub(super) fn describe_v5(e: &v5::ConnectionError, ctx: &Context, connected: bool) -> Described {
     use v5::{ConnectionError as E, StateError as S};
-    let hp = &ctx.host_port;
     match e {
         E::ConnectionRefused(code) | E::MqttState(S::ConnFail { reason: code }) => {
             Described::clear(refused(&format!("{code:?}"), ctx))
         }
         E::Timeout(_) => Described::clear(timeout_message(ctx)),
-        E::MqttState(S::AwaitPingResp) => Described {
-            text: format!("connection to {hp} lost: no answer to keepalive pings"),
-            unclear: !connected,
-        },
-        E::MqttState(S::ConnectionAborted) => Described {
-            text: format!("connection to {hp} lost: the broker closed it"),
-            unclear: !connected,
-        },
+        E::MqttState(S::AwaitPingResp) => lost(ctx, "no answer to keepalive pings", connected),
+        E::MqttState(S::ConnectionAborted) => lost(ctx, "the broker closed it", connected),
         E::MqttState(S::ServerDisconnect {
             reason_code,
             reason_string,
