@@ -11,6 +11,7 @@ It prints the medians, the ratios, and a Markdown table (docs/benchmarks.md has 
 and the results).
 
     python3 benches/e2e.py [--sizes 10,100,10000,100000,1000000] [--runs 10] [--warmup 2]
+                           [--against OLD_BINARY]
 
 Needs mosquitto and mosquitto-clients (Debian packages) and a Rust toolchain.
 """
@@ -149,6 +150,9 @@ def main():
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--against", metavar="BIN",
+                    help="also time the table `list` against another mqtt-scan binary "
+                         "(an older build) on the same broker")
     args = ap.parse_args()
     if not args.no_build:
         subprocess.run(
@@ -187,6 +191,10 @@ def main():
             if n <= 100:
                 r = compare("default list vs mosquitto_sub --retained-only -W 1",
                             [BIN, "list", "-b", b], sub_w, runs, warm)
+                results.append((n, r))
+            if args.against:
+                r = compare(f"default list vs {args.against} list",
+                            [BIN, "list", "-b", b], [args.against, "list", "-b", b], runs, warm)
                 results.append((n, r))
             if n >= 100_000:
                 r = compare("default list vs mosquitto_sub -C N",
