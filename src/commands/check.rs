@@ -39,7 +39,11 @@ pub async fn run(conn: &Connection, scan: &Scan, args: &CheckArgs) -> anyhow::Re
         Some(path) => read_state(path)?,
         None => Memory::default(),
     };
-    let (registry, complete) = snapshot(conn, scan, args).await?;
+    let names = rules.expected.as_deref().unwrap_or_default();
+    let (registry, complete, blind) = snapshot(conn, scan, args, names).await?;
+    if let Some(why) = blind.filter(|_| names.is_empty()) {
+        anyhow::bail!(why);
+    }
     if !complete {
         // A partial table would judge present clients missing: say so instead.
         anyhow::bail!(
@@ -74,16 +78,21 @@ async fn snapshot(
     conn: &Connection,
     scan: &Scan,
     args: &CheckArgs,
-) -> anyhow::Result<(Registry, bool)> {
+    names: &[String],
+) -> anyhow::Result<(Registry, bool, Option<String>)> {
     let started = Instant::now();
-    let (session, registry, complete) =
-        super::take_snapshot(conn, scan, &args.snapshot, false, args.timeout).await?;
+    let super::Snapshot {
+        session,
+        registry,
+        complete,
+        blind,
+    } = super::take_snapshot(conn, scan, &args.snapshot, false, args.timeout, names).await?;
     // The verdict is known: a slow goodbye must not turn it into UNKNOWN.
     let goodbye = args
         .timeout
         .map(|limit| (started + limit).max(Instant::now() + Duration::from_millis(100)));
     let _ = super::within(goodbye, session.close()).await;
-    Ok((registry, complete))
+    Ok((registry, complete, blind))
 }
 
 /// The rules from the flags; `--warn-offline` defaults to 1 when clients are expected.

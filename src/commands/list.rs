@@ -14,8 +14,12 @@ pub async fn run(
 ) -> anyhow::Result<Exit> {
     let filters = scan.filters();
     let covers_all = filters.iter().any(|f| f == "#");
-    let (session, registry, mut complete) =
-        super::take_snapshot(conn, scan, &args.snapshot, covers_all, None).await?;
+    let super::Snapshot {
+        session,
+        registry,
+        mut complete,
+        blind,
+    } = super::take_snapshot(conn, scan, &args.snapshot, covers_all, None, &[]).await?;
     let shortfall = covers_all
         .then(|| {
             let counts = session.counts();
@@ -27,7 +31,10 @@ pub async fn run(
         })
         .flatten();
     session.close().await;
-    if !complete {
+    if let Some(why) = blind {
+        complete = false;
+        eprintln!("mqtt-scan: warning: {why}");
+    } else if !complete {
         eprintln!(
             "mqtt-scan: warning: the snapshot may be incomplete: --wait {} ended before the broker finished sending retained messages (raise --wait)",
             humantime::format_duration(args.snapshot.wait)

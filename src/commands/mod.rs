@@ -136,17 +136,32 @@ impl<W: Write> Write for Chunked<W> {
     }
 }
 
-/// The retained snapshot, as `list`, `check` and `prune` take it: a clean QoS 0 session,
-/// the table, and whether it is complete. The session stays open for what comes next.
-/// `timeout` (check's `--timeout`) bounds the connect and the snapshot together; when it
-/// runs out the error names the stage.
+/// A retained snapshot: the session it came over, what it folded, and how far to trust it.
+pub struct Snapshot {
+    pub session: Session,
+    pub registry: Registry,
+    /// The broker finished sending its retained messages within `--wait`.
+    pub complete: bool,
+    /// The broker does not deliver retained messages to wildcard subscriptions (RabbitMQ):
+    /// what to tell the user. The snapshot then holds only live messages, and the clients
+    /// named in `exact_names`, looked up on their exact topics.
+    pub blind: Option<String>,
+}
+
+/// The retained snapshot, as `list`, `check` and `prune` take it: a clean QoS 0 session
+/// (left open for what comes next), the table, and whether it is complete. `timeout`
+/// (check's `--timeout`) bounds it all; when it runs out the error names the stage. When
+/// wildcard filters brought no retained status at all, asks whether the broker delivers
+/// retained messages to wildcards; when it does not, the clients in `exact_names` are
+/// looked up on their exact topics instead.
 pub async fn take_snapshot(
     conn: &Connection,
     scan: &Scan,
     args: &SnapshotArgs,
     count_retained: bool,
     timeout: Option<Duration>,
-) -> anyhow::Result<(Session, Registry, bool)> {
+    exact_names: &[String],
+) -> anyhow::Result<Snapshot> {
     let deadline = timeout.map(|limit| Instant::now() + limit);
     let expired = |stage: String| {
         anyhow::anyhow!(
@@ -154,29 +169,75 @@ pub async fn take_snapshot(
             humantime::format_duration(timeout.unwrap_or_default())
         )
     };
-    let spec = Spec {
-        filters: scan.filters(),
-        reconnect: false,
-        persistent: None,
-        count_retained,
-    };
-    let mut session = within(deadline, Session::connect(conn, spec))
-        .await
-        .ok_or_else(|| expired(format!("while connecting to {}", conn.broker)))??;
-    let mut registry = Registry::new(scan.sources.clone(), scan.vocab.clone());
-    let complete = within(
-        deadline,
-        session.snapshot(&mut registry, args.wait, args.settle),
-    )
-    .await
-    .ok_or_else(|| {
+    let waiting = |registry: &Registry| {
         expired(format!(
             "while waiting for the retained snapshot from {} ({} statuses so far)",
             conn.broker,
             registry.len()
         ))
-    })??;
-    Ok((session, registry, complete))
+    };
+    let spec = |filters| Spec {
+        filters,
+        reconnect: false,
+        persistent: None,
+        count_retained,
+    };
+    let mut session = within(deadline, Session::connect(conn, spec(scan.filters())))
+        .await
+        .ok_or_else(|| expired(format!("while connecting to {}", conn.broker)))??;
+    let mut registry = Registry::new(scan.sources.clone(), scan.vocab.clone());
+    let mut complete = within(
+        deadline,
+        session.snapshot(&mut registry, args.wait, args.settle),
+    )
+    .await
+    .ok_or_else(|| waiting(&registry))??;
+    let mut blind = None;
+    let wildcards = scan.sources.iter().any(|s| s.pattern.has_wildcard());
+    if complete && wildcards && session.retained_statuses() == 0 {
+        let reach = session.retained_reach_wildcards(conn, args.wait, args.settle);
+        if within(deadline, reach).await.flatten() == Some(false) {
+            let mut topics: Vec<String> = exact_names
+                .iter()
+                .flat_map(|n| scan.sources.iter().filter_map(|s| s.pattern.topic_for(n)))
+                .collect();
+            topics.sort_unstable();
+            topics.dedup();
+            blind = Some(blind_warning(conn, !topics.is_empty()));
+            if !topics.is_empty() {
+                session.close().await;
+                session = within(deadline, Session::connect(conn, spec(topics)))
+                    .await
+                    .ok_or_else(|| expired(format!("while connecting to {}", conn.broker)))??;
+                complete = within(
+                    deadline,
+                    session.snapshot(&mut registry, args.wait, args.settle),
+                )
+                .await
+                .ok_or_else(|| waiting(&registry))??;
+            }
+        }
+    }
+    Ok(Snapshot {
+        session,
+        registry,
+        complete,
+        blind,
+    })
+}
+
+/// What a broker blind to retained messages on wildcards means for the user.
+fn blind_warning(conn: &Connection, looked_up: bool) -> String {
+    let broker = conn.broker.host_port();
+    if looked_up {
+        format!(
+            "{broker} does not deliver retained messages to wildcard subscriptions (RabbitMQ does not), so only the named clients were looked up, each on its exact topic"
+        )
+    } else {
+        format!(
+            "{broker} does not deliver retained messages to wildcard subscriptions (RabbitMQ does not), so the clients' statuses cannot be listed: name them (check --expect NAME looks each one up on its exact topic), or watch for live changes"
+        )
+    }
 }
 
 /// `work`, bounded by `deadline` if there is one; None: the deadline passed first.

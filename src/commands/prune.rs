@@ -103,9 +103,15 @@ async fn snapshot(
     scan: &Scan,
     args: &PruneArgs,
 ) -> anyhow::Result<(Session, Registry)> {
-    let (session, registry, complete) =
-        super::take_snapshot(conn, scan, &args.snapshot, false, None).await?;
-    if !complete {
+    let super::Snapshot {
+        session,
+        registry,
+        complete,
+        blind,
+    } = super::take_snapshot(conn, scan, &args.snapshot, false, None, &[]).await?;
+    if let Some(why) = blind {
+        eprintln!("mqtt-scan: warning: {why}");
+    } else if !complete {
         eprintln!(
             "mqtt-scan: warning: the snapshot may be incomplete: --wait {} ended first (raise --wait); only what arrived is considered",
             humantime::format_duration(args.snapshot.wait)

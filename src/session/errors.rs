@@ -12,6 +12,7 @@ use crate::config::Connection;
 use crate::status::escape;
 
 /// What error messages need to know about the connection.
+#[derive(Clone)]
 pub(super) struct Context {
     pub(super) host: String,
     pub(super) host_port: String,
@@ -92,19 +93,14 @@ fn refused(code: &str, ctx: &Context) -> String {
             ctx.host_port,
             escape(&ctx.client_id)
         ),
+        "RefusedProtocolVersion" | "UnsupportedProtocolVersion"
+            if ctx.version == MqttVersion::V5 =>
+        {
+            super::sniff::no_mqtt5(ctx)
+        }
         "RefusedProtocolVersion" | "UnsupportedProtocolVersion" => format!(
-            "{} does not accept MQTT {}: try --mqtt-version {}",
-            ctx.host_port,
-            if ctx.version == MqttVersion::V5 {
-                "5"
-            } else {
-                "3.1.1"
-            },
-            if ctx.version == MqttVersion::V5 {
-                "3.1.1"
-            } else {
-                "5"
-            }
+            "{} does not accept MQTT 3.1.1: try --mqtt-version 5",
+            ctx.host_port
         ),
         other => format!("connection refused by {}: {}", ctx.host_port, words(other)),
     }

@@ -8,6 +8,7 @@ mod errors;
 mod snapshot;
 mod sniff;
 mod task;
+mod wildcard;
 
 pub use announce::{local_ip, AnnounceEvent, AnnounceSpec, Announcer, MakePayload};
 pub use client::Will;
@@ -123,6 +124,8 @@ pub struct Session {
     counts: Arc<RetainedCounts>,
     /// Retained status messages received during the snapshot.
     retained_statuses: u64,
+    /// A topic nobody subscribes to, for [`Client::nudge`].
+    nudge_topic: String,
 }
 
 impl Session {
@@ -143,18 +146,32 @@ impl Session {
             format!("{:016x}", rand::random::<u64>())
         };
         let probe = format!("{PROBE_PREFIX}{token}");
+        let nudge_topic = format!("{probe}/ack");
         let counts = Arc::new(RetainedCounts::default());
         let task = tokio::spawn(task::run(
             event_loop,
             client.clone(),
             tx,
-            ctx,
+            ctx.clone(),
             spec,
             probe,
             Arc::clone(&counts),
         ));
         let broker = conn.broker.to_string();
-        match timeout(conn.connect_timeout, events.recv()).await {
+        // A broker that speaks only MQTT 3.1.1 may leave an MQTT 5 CONNECT unanswered:
+        // a look at the port says so within a second instead of a timeout.
+        let first = timeout(conn.connect_timeout, async {
+            tokio::select! {
+                biased;
+                event = events.recv() => Ok(event),
+                why = sniff::mqtt5_unanswered(&ctx) => Err(why),
+            }
+        });
+        match first
+            .await
+            .map_err(|_| timeout_message(&ctx))
+            .and_then(|r| r)
+        {
             Ok(Some(Event::Connected { .. })) => Ok(Self {
                 events,
                 client,
@@ -162,14 +179,15 @@ impl Session {
                 broker,
                 counts,
                 retained_statuses: 0,
+                nudge_topic,
             }),
             Ok(Some(Event::Disconnected { reason, .. })) => Err(anyhow::anyhow!(reason)),
             Ok(_) => Err(anyhow::anyhow!(
                 "the connection to {broker} ended unexpectedly"
             )),
-            Err(_) => {
+            Err(why) => {
                 task.abort();
-                Err(anyhow::anyhow!(timeout_message(&Context::new(conn))))
+                Err(anyhow::anyhow!(why))
             }
         }
     }
@@ -265,10 +283,25 @@ impl Session {
         topics: &[String],
         bound: Duration,
     ) -> anyhow::Result<Vec<String>> {
+        self.publish_retained_all(topics, b"", bound).await
+    }
+
+    /// Publishes `payload` retained (QoS 1) to each topic; see [`Session::clear_retained`].
+    async fn publish_retained_all(
+        &mut self,
+        topics: &[String],
+        payload: &[u8],
+        bound: Duration,
+    ) -> anyhow::Result<Vec<String>> {
+        let what = if payload.is_empty() {
+            "clears"
+        } else {
+            "retained messages"
+        };
         let deadline = Instant::now() + bound.min(MAX_DURATION);
         let timed_out = |acked: usize| {
             anyhow::anyhow!(
-                "the broker acknowledged {acked} of {} clears within {}",
+                "the broker acknowledged {acked} of {} {what} within {}",
                 topics.len(),
                 humantime::format_duration(bound)
             )
@@ -281,7 +314,7 @@ impl Session {
         while acked < topics.len() {
             let publish = async {
                 match topics.get(next) {
-                    Some(t) => self.client.publish_retained(t, Vec::new()).await,
+                    Some(t) => self.client.publish_retained(t, payload.to_vec()).await,
                     None => std::future::pending().await,
                 }
             };
@@ -293,7 +326,19 @@ impl Session {
                     next += 1;
                 }
                 event = self.events.recv() => match event {
-                    Some(Event::Acked { .. }) => acked += 1,
+                    Some(Event::Acked { ok }) => {
+                        acked += 1;
+                        // mosquitto holds the next small PUBACK back until our
+                        // acknowledgement of this one (see `Nudger`): carry it now.
+                        if acked < topics.len() {
+                            self.client.nudge(&self.nudge_topic);
+                        }
+                        // A refused clear stays as prune always counted it; a refused
+                        // message was not stored.
+                        if !ok && !payload.is_empty() {
+                            anyhow::bail!("the broker refused a retained message");
+                        }
+                    }
                     Some(Event::Message(m)) if !m.payload.is_empty() && topics.contains(&m.topic) => revived.push(m.topic),
                     Some(Event::Disconnected { reason, .. }) => anyhow::bail!("lost the connection while clearing: {reason}"),
                     Some(_) => {}

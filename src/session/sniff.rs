@@ -79,6 +79,32 @@ pub(super) async fn explain(described: Described, ctx: &Context) -> String {
         .unwrap_or(described.text)
 }
 
+/// Waits for a broker that has not answered an MQTT 5 CONNECT: after a second (half the
+/// connect timeout when that is shorter), one plain MQTT 3.1.1 CONNECT on a connection of
+/// its own; when that gets its CONNACK, the broker speaks MQTT but not MQTT 5 (aedes,
+/// amqtt and RabbitMQ 3.10 leave an MQTT 5 CONNECT unanswered, or hang up, or send a
+/// 3.1.1 CONNACK 0x01). Never resolves otherwise: the caller's own timeout decides.
+pub(super) async fn mqtt5_unanswered(ctx: &Context) -> String {
+    let pending = std::future::pending::<String>();
+    if ctx.version != MqttVersion::V5 || ctx.tls || ctx.websocket {
+        return pending.await;
+    }
+    let wait = (ctx.connect_timeout / 2).min(Duration::from_secs(1));
+    tokio::time::sleep(wait).await;
+    match sniff(&ctx.host_port, wait).await {
+        Some(Found::Mqtt) => no_mqtt5(ctx),
+        _ => pending.await,
+    }
+}
+
+/// The broker answered MQTT 3.1.1 where we spoke MQTT 5.
+pub(super) fn no_mqtt5(ctx: &Context) -> String {
+    format!(
+        "{} does not speak MQTT 5 (it answers MQTT 3.1.1): use --mqtt-version 3.1.1",
+        ctx.host_port
+    )
+}
+
 /// One line for what was found, given how we tried to speak to it.
 fn advice(ctx: &Context, found: &Found) -> Option<String> {
     let hp = &ctx.host_port;
@@ -89,9 +115,7 @@ fn advice(ctx: &Context, found: &Found) -> Option<String> {
         Found::Mqtt if ctx.tls => {
             format!("{hp} is a plain MQTT port, not TLS: use mqtt://{hp}")
         }
-        Found::Mqtt if ctx.version == MqttVersion::V5 => format!(
-            "{hp} answers MQTT 3.1.1 but did not accept MQTT 5: this broker does not speak MQTT 5, use --mqtt-version 3.1.1"
-        ),
+        Found::Mqtt if ctx.version == MqttVersion::V5 => no_mqtt5(ctx),
         Found::Mqtt => return None,
         Found::Http(_) if ctx.tls && ctx.websocket => format!(
             "{hp} answers plain HTTP, not TLS: use ws://{hp}{}",

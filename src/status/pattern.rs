@@ -83,6 +83,37 @@ impl Pattern {
         &self.filter
     }
 
+    /// Whether the filter holds a wildcard (a template's `{name}` is one).
+    pub fn has_wildcard(&self) -> bool {
+        self.levels.iter().any(|l| !matches!(l, Level::Literal(_)))
+    }
+
+    /// The one topic that stands for client `name` (the inverse of [`Pattern::name`]): the
+    /// name's levels fill the wildcards in order, `#` taking the rest. `None` when the
+    /// name does not fit (too few or too many levels) or holds a wildcard character.
+    pub fn topic_for(&self, name: &str) -> Option<String> {
+        if name.is_empty() || name.contains(['+', '#', '\0']) {
+            return None;
+        }
+        let mut parts = name.split('/');
+        let mut levels = Vec::with_capacity(self.levels.len());
+        for level in &self.levels {
+            match level {
+                Level::Literal(l) => levels.push(l.as_str()),
+                Level::One => levels.push(parts.next()?),
+                Level::Rest => {
+                    levels.extend(parts.by_ref());
+                    break;
+                }
+            }
+        }
+        if parts.next().is_some() {
+            return None;
+        }
+        let topic = levels.join("/");
+        (self.name(&topic).as_deref() == Some(name)).then_some(topic)
+    }
+
     /// The client name `topic` stands for, or `None` when the topic does not match.
     /// Borrows from `topic` when the matched levels are contiguous (nearly always).
     pub fn name<'t>(&self, topic: &'t str) -> Option<Cow<'t, str>> {
@@ -189,6 +220,30 @@ mod tests {
             .unwrap()
             .name(topic)
             .map(Cow::into_owned)
+    }
+
+    #[test]
+    fn topic_for_inverts_name() {
+        let topic = |p: &str, n: &str| Pattern::parse(p).unwrap().topic_for(n);
+        assert_eq!(
+            topic("sensors/connected/#", "sensor1").as_deref(),
+            Some("sensors/connected/sensor1")
+        );
+        assert_eq!(topic("sensors/#", "a/b").as_deref(), Some("sensors/a/b"));
+        assert_eq!(
+            topic("tele/{name}/LWT", "plug").as_deref(),
+            Some("tele/plug/LWT")
+        );
+        assert_eq!(
+            topic("+/{name}/LWT", "site/plug").as_deref(),
+            Some("site/plug/LWT")
+        );
+        assert_eq!(topic("tele/{name}/LWT", "a/b"), None);
+        assert_eq!(topic("+/{name}/LWT", "plug"), None);
+        assert_eq!(topic("tele/{name}/LWT", "a+"), None);
+        assert_eq!(topic("tele/{name}/LWT", ""), None);
+        assert!(!Pattern::parse("a/b").unwrap().has_wildcard());
+        assert!(Pattern::parse("a/{name}").unwrap().has_wildcard());
     }
 
     #[test]
