@@ -13,7 +13,7 @@ use tokio::time::{sleep, timeout};
 
 use super::backoff;
 use super::client::{build, Client, EventLoop, Net, Will};
-use super::errors::{timeout_message, Context};
+use super::errors::Context;
 use crate::cli::MAX_DURATION;
 use crate::config::Connection;
 
@@ -89,8 +89,9 @@ impl Announcer {
             wake: tokio::sync::Notify::new(),
         });
         let (tx, mut events) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(event_loop, Context::new(conn), Arc::clone(&shared), tx));
-        match timeout(conn.connect_timeout, events.recv()).await {
+        let ctx = Context::new(conn);
+        let task = tokio::spawn(run(event_loop, ctx.clone(), Arc::clone(&shared), tx));
+        match super::sniff::first_answer(&ctx, events.recv()).await {
             Ok(Some(AnnounceEvent::Online)) => Ok(Self {
                 events,
                 task,
@@ -101,9 +102,9 @@ impl Announcer {
                 "the connection to {} ended unexpectedly",
                 conn.broker
             )),
-            Err(_) => {
+            Err(why) => {
                 task.abort();
-                Err(anyhow::anyhow!(timeout_message(&Context::new(conn))))
+                Err(anyhow::anyhow!(why))
             }
         }
     }

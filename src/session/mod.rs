@@ -28,7 +28,7 @@ use crate::cli::MAX_DURATION;
 use crate::config::Connection;
 use crate::status::{Observation, Registry};
 use client::{build, Client};
-use errors::{refused_message, timeout_message, Context};
+use errors::{refused_message, Context};
 
 /// mosquitto announces itself here (retained); it queues retained messages before a later
 /// publish, so on mosquitto the probe's return ends the snapshot without a settle window.
@@ -158,20 +158,7 @@ impl Session {
             Arc::clone(&counts),
         ));
         let broker = conn.broker.to_string();
-        // A broker that speaks only MQTT 3.1.1 may leave an MQTT 5 CONNECT unanswered:
-        // a look at the port says so within a second instead of a timeout.
-        let first = timeout(conn.connect_timeout, async {
-            tokio::select! {
-                biased;
-                event = events.recv() => Ok(event),
-                why = sniff::mqtt5_unanswered(&ctx) => Err(why),
-            }
-        });
-        match first
-            .await
-            .map_err(|_| timeout_message(&ctx))
-            .and_then(|r| r)
-        {
+        match sniff::first_answer(&ctx, events.recv()).await {
             Ok(Some(Event::Connected { .. })) => Ok(Self {
                 events,
                 client,

@@ -79,6 +79,25 @@ pub(super) async fn explain(described: Described, ctx: &Context) -> String {
         .unwrap_or(described.text)
 }
 
+/// Waits, at most the connect timeout, for `first` (a new connection's first event),
+/// telling a broker that leaves an MQTT 5 CONNECT unanswered apart from one that is not
+/// there (see [`mqtt5_unanswered`]).
+pub(super) async fn first_answer<T>(
+    ctx: &Context,
+    first: impl std::future::Future<Output = T>,
+) -> Result<T, String> {
+    let race = async {
+        tokio::select! {
+            biased;
+            answer = first => Ok(answer),
+            why = mqtt5_unanswered(ctx) => Err(why),
+        }
+    };
+    timeout(ctx.connect_timeout, race)
+        .await
+        .map_err(|_| super::errors::timeout_message(ctx))?
+}
+
 /// Waits for a broker that has not answered an MQTT 5 CONNECT: after a second (half the
 /// connect timeout when that is shorter), one plain MQTT 3.1.1 CONNECT on a connection of
 /// its own; when that gets its CONNACK, the broker speaks MQTT but not MQTT 5 (aedes,
