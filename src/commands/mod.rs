@@ -16,7 +16,7 @@ use tokio::time::{timeout_at, Instant};
 
 use crate::cli::SnapshotArgs;
 use crate::config::{Connection, Scan};
-use crate::session::{Session, Spec};
+use crate::session::{retained_reach_wildcards, Session, Spec};
 use crate::status::Registry;
 
 /// The first executable file called `name` in a directory of PATH: what a shell (and
@@ -195,7 +195,7 @@ pub async fn take_snapshot(
     let mut blind = None;
     let wildcards = scan.sources.iter().any(|s| s.pattern.has_wildcard());
     if complete && wildcards && session.retained_statuses() == 0 {
-        let reach = session.retained_reach_wildcards(conn, args.wait, args.settle);
+        let reach = retained_reach_wildcards(conn, args.wait, args.settle);
         if within(deadline, reach).await.flatten() == Some(false) {
             let mut topics: Vec<String> = exact_names
                 .iter()
@@ -227,7 +227,7 @@ pub async fn take_snapshot(
 }
 
 /// What a broker blind to retained messages on wildcards means for the user.
-fn blind_warning(conn: &Connection, looked_up: bool) -> String {
+pub fn blind_warning(conn: &Connection, looked_up: bool) -> String {
     let broker = conn.broker.host_port();
     if looked_up {
         format!(

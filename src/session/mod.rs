@@ -13,6 +13,7 @@ mod wildcard;
 pub use announce::{local_ip, AnnounceEvent, AnnounceSpec, Announcer, MakePayload};
 pub use client::Will;
 pub use snapshot::SnapshotTracker;
+pub use wildcard::retained_reach_wildcards;
 
 use std::fmt::Write as _;
 use std::sync::Arc;

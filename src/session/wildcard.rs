@@ -18,51 +18,52 @@ use crate::config::Connection;
 /// task drops before they count.
 const CHECK_PREFIX: &str = "mqtt-scan/retained-check/";
 
-impl Session {
-    /// `Some(false)`: the exact subscription got its retained message and the wildcard one
-    /// did not, within the snapshot rules (`wait`, `settle`). `None`: could not tell
-    /// (neither came, or the publish or the second connection was refused).
-    pub async fn retained_reach_wildcards(
-        &mut self,
-        conn: &Connection,
-        wait: Duration,
-        settle: Duration,
-    ) -> Option<bool> {
-        let base = format!("{CHECK_PREFIX}{:016x}", rand::random::<u64>());
-        let topics = vec![
-            format!("{base}/wildcard/check"),
-            format!("{base}/exact/check"),
-        ];
-        let bound = conn.connect_timeout.max(Duration::from_secs(1));
-        if self
-            .publish_retained_all(&topics, b"1", bound)
-            .await
-            .is_err()
-        {
-            return None;
-        }
-        let reader = Connection {
-            client_id: format!("mqtt-scan-{:016x}", rand::random::<u64>()),
-            warnings: Vec::new(),
-            ..conn.clone()
-        };
-        let spec = Spec {
-            filters: vec![format!("{base}/wildcard/+"), topics[1].clone()],
-            reconnect: false,
-            persistent: None,
-            count_retained: false,
-        };
-        let seen = async {
-            let mut session = Session::connect(&reader, spec).await.ok()?;
-            let seen = session.watch_for(&topics, wait, settle).await;
-            session.close().await;
+/// `Some(false)`: the exact subscription got its retained message and the wildcard one
+/// did not, within the snapshot rules (`wait`, `settle`). `None`: could not tell (neither
+/// came, or a publish or a connection was refused). Over two connections of its own.
+pub async fn retained_reach_wildcards(
+    conn: &Connection,
+    wait: Duration,
+    settle: Duration,
+) -> Option<bool> {
+    let own_id = || Connection {
+        client_id: format!("mqtt-scan-{:016x}", rand::random::<u64>()),
+        warnings: Vec::new(),
+        ..conn.clone()
+    };
+    let quiet = |filters| Spec {
+        filters,
+        reconnect: false,
+        persistent: None,
+        count_retained: false,
+    };
+    let mut writer = Session::connect(&own_id(), quiet(Vec::new())).await.ok()?;
+    let base = format!("{CHECK_PREFIX}{:016x}", rand::random::<u64>());
+    let topics = vec![
+        format!("{base}/wildcard/check"),
+        format!("{base}/exact/check"),
+    ];
+    let bound = conn.connect_timeout.max(Duration::from_secs(1));
+    let seen = if writer
+        .publish_retained_all(&topics, b"1", bound)
+        .await
+        .is_ok()
+    {
+        let spec = quiet(vec![format!("{base}/wildcard/+"), topics[1].clone()]);
+        async {
+            let mut reader = Session::connect(&own_id(), spec).await.ok()?;
+            let seen = reader.watch_for(&topics, wait, settle).await;
+            reader.close().await;
             seen
         }
-        .await;
-        // Whatever the answer, the messages go again.
-        let _ = self.clear_retained(&topics, bound).await;
-        seen
-    }
+        .await
+    } else {
+        None
+    };
+    // Whatever the answer, the messages go again.
+    let _ = writer.clear_retained(&topics, bound).await;
+    writer.close().await;
+    seen
 }
 
 impl Session {

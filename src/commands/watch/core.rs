@@ -78,6 +78,11 @@ pub struct Watcher {
     settle: Duration,
     buf: Vec<Event>,
     aux_buf: Vec<Event>,
+    /// After an empty first snapshot through wildcards: does the broker deliver retained
+    /// messages to wildcards at all (see `session::retained_reach_wildcards`)?
+    blind_check: Option<JoinHandle<Option<bool>>>,
+    conn: Connection,
+    wildcards: bool,
 }
 
 /// Session mode's side connection and what it is doing. `conn` is None in plain mode.
@@ -137,6 +142,9 @@ impl Watcher {
             settle: opts.settle,
             buf: Vec::with_capacity(BATCH),
             aux_buf: Vec::new(),
+            blind_check: None,
+            conn: conn.clone(),
+            wildcards: scan.sources.iter().any(|s| s.pattern.has_wildcard()),
         };
         if opts.session_expiry.is_some() {
             let mut side = conn.clone();
@@ -209,6 +217,15 @@ impl Watcher {
                         Err(e) => anyhow::bail!("the snapshot task failed: {e}"),
                     }
                 }
+                answer = join_check(&mut self.blind_check), if self.blind_check.is_some() => {
+                    self.blind_check = None;
+                    if matches!(answer, Ok(Some(false))) {
+                        out.push(Happening::Warning(format!(
+                            "{} does not deliver retained messages to wildcard subscriptions (RabbitMQ does not): clients show up here only when their status changes",
+                            self.conn.broker.host_port()
+                        )));
+                    }
+                }
                 () = sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {}
             }
             self.buf = buf;
@@ -222,6 +239,9 @@ impl Watcher {
 
     pub async fn close(self) {
         if let Some(task) = self.aux.connecting {
+            task.abort();
+        }
+        if let Some(task) = self.blind_check {
             task.abort();
         }
         if let Some(aux) = self.aux.session {
@@ -482,6 +502,12 @@ impl Watcher {
             return;
         }
         self.initial = false;
+        if complete && self.wildcards && self.registry.is_empty() {
+            let (conn, wait, settle) = (self.conn.clone(), self.wait, self.settle);
+            self.blind_check = Some(tokio::spawn(async move {
+                session::retained_reach_wildcards(&conn, wait, settle).await
+            }));
+        }
         let held = std::mem::take(&mut self.held_back);
         let rows = self
             .registry
@@ -517,6 +543,15 @@ async fn recv_aux(aux: &mut Option<Session>, buf: &mut Vec<Event>) -> usize {
 async fn join_aux(
     task: &mut Option<JoinHandle<anyhow::Result<Session>>>,
 ) -> Result<anyhow::Result<Session>, tokio::task::JoinError> {
+    match task {
+        Some(t) => t.await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn join_check(
+    task: &mut Option<JoinHandle<Option<bool>>>,
+) -> Result<Option<bool>, tokio::task::JoinError> {
     match task {
         Some(t) => t.await,
         None => std::future::pending().await,
