@@ -528,3 +528,43 @@ fn the_nudge_goes_to_the_probe_ack_topic_and_leaves_no_row_or_retained_trace() {
         String::from_utf8_lossy(&retained.stdout)
     );
 }
+
+#[test]
+fn an_empty_broker_is_complete_and_the_retained_check_leaves_nothing_behind() {
+    // No retained status through a wildcard: list asks whether the broker delivers retained
+    // messages to wildcards at all (RabbitMQ does not). mosquitto does: no warning.
+    let m = Mosquitto::start();
+    let out = scan(&m.url(), &["list", "--json"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["complete"], true);
+    assert!(
+        m.log_text().contains("mqtt-scan/retained-check/"),
+        "the check ran"
+    );
+    let left = list_json(&m.url(), &["-t", "mqtt-scan/#"]);
+    assert_eq!(left["summary"]["total"], 0, "cleared again: {left}");
+}
+
+#[test]
+fn an_acl_that_drops_the_retained_check_leaves_an_empty_list_as_it_was() {
+    // MQTT 3.1.1 cannot say a publish was refused: the exact topic's copy never arrives
+    // either, so the check cannot tell, and says nothing.
+    let m = Mosquitto::with(|port, dir| {
+        let acl = write(
+            dir,
+            "acl",
+            "topic read #\ntopic read $SYS/#\ntopic write mqtt-scan/probe/#\n",
+        );
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\nacl_file {}\n",
+            acl.display()
+        )
+    });
+    let out = scan(&m.url(), &["list", "--json"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["complete"], true);
+}
