@@ -234,17 +234,13 @@ impl Scan {
             })?;
             let label: std::sync::Arc<str> = preset.name.into();
             for topic in preset.topics {
-                let pattern = Pattern::parse(topic.pattern).map_err(|e| usage(e.to_string()))?;
+                let source =
+                    Source::preset(topic, label.clone()).map_err(|e| usage(e.to_string()))?;
                 if !sources
                     .iter()
-                    .any(|s| s.pattern.filter() == pattern.filter())
+                    .any(|s| s.pattern.filter() == source.pattern.filter())
                 {
-                    sources.push(Source {
-                        pattern,
-                        label: label.clone(),
-                        rule: topic.rule,
-                        fixed_name: topic.name,
-                    });
+                    sources.push(source);
                 }
             }
         }
