@@ -33,6 +33,15 @@ pub async fn run(conn: &Connection, scan: &Scan, args: &CheckArgs) -> anyhow::Re
     if let Some(why) = misuse {
         return Err(usage(why));
     }
+    if let Some(notice) = super::events_notice(scan) {
+        if scan.only_events() {
+            // Nothing a snapshot could hold says who is connected: not OK, not missing.
+            anyhow::bail!(
+                "{notice}; check cannot judge who is connected from them (watch --format jsonl can feed a monitor)"
+            );
+        }
+        eprintln!("mqtt-scan: {notice}");
+    }
     let mut rules = rules(args)?;
     rules.topics = scan.filters();
     let remembered = match &args.state_file {

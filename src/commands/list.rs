@@ -27,6 +27,9 @@ pub async fn run(
         })
         .flatten();
     session.close().await;
+    if let Some(notice) = super::events_notice(scan) {
+        eprintln!("mqtt-scan: {notice}");
+    }
     if !complete {
         eprintln!(
             "mqtt-scan: warning: the snapshot may be incomplete: --wait {} ended before the broker finished sending retained messages (raise --wait)",

@@ -164,6 +164,7 @@ pub async fn take_snapshot(
         .await
         .ok_or_else(|| expired(format!("while connecting to {}", conn.broker)))??;
     let mut registry = Registry::new(scan.sources.clone(), scan.vocab.clone());
+    registry.hide(&conn.client_id);
     let complete = within(
         deadline,
         session.snapshot(&mut registry, args.wait, args.settle),
@@ -177,6 +178,21 @@ pub async fn take_snapshot(
         ))
     })??;
     Ok((session, registry, complete))
+}
+
+/// What `list` and `check` say on stderr when a preset reads broker events: they are not
+/// retained, so a snapshot holds only the clients that came or went while it ran.
+pub fn events_notice(scan: &Scan) -> Option<String> {
+    let names = scan.event_presets();
+    if names.is_empty() {
+        return None;
+    }
+    let flags: Vec<String> = names.iter().map(|n| format!("--preset {n}")).collect();
+    let flags = flags.join(" ");
+    Some(format!(
+        "{flags} {} the broker's client events, which are not retained: a snapshot holds only clients that connected or disconnected while it ran; a running `mqtt-scan watch {flags}` sees them as they come",
+        if names.len() == 1 { "reads" } else { "read" }
+    ))
 }
 
 /// `work`, bounded by `deadline` if there is one; None: the deadline passed first.

@@ -123,8 +123,11 @@ impl Watcher {
             },
         )
         .await?;
+        let mut registry = Registry::new(scan.sources.clone(), scan.vocab.clone());
+        // Our own connection (a persistent session sees its own reconnects) is no row.
+        registry.hide(&conn.client_id);
         let mut w = Self {
-            registry: Registry::new(scan.sources.clone(), scan.vocab.clone()),
+            registry,
             link: Link::Connected,
             stale_since: None,
             live,

@@ -5,6 +5,8 @@
 //! two copies of the rows.
 
 mod event;
+#[cfg(test)]
+mod event_tests;
 mod homie;
 mod row;
 mod sparkplug;
