@@ -97,7 +97,11 @@ impl Registry {
                 return None;
             }
         }
-        let ip = get(fields.ip).and_then(Value::as_str).and_then(address);
+        // A disconnect that does not say the address (AWS IoT's) keeps the connect's.
+        let ip = get(fields.ip)
+            .and_then(Value::as_str)
+            .and_then(address)
+            .or_else(|| self.get(name).and_then(Row::ip).map(str::to_owned));
         let detail = match get(fields.detail) {
             Some(Value::String(s)) if !s.trim().is_empty() => {
                 Value::String(payload::truncate(s.trim(), DETAIL_MAX))

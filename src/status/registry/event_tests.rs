@@ -207,8 +207,13 @@ fn aws_iot_lifecycle_events_and_their_order() {
     );
     let row = r.get("186b5").unwrap();
     assert_eq!(
-        (row.state, detail(row)),
-        (State::Offline, "CLIENT_INITIATED_DISCONNECT".into())
+        (row.state, detail(row), row.ip()),
+        (
+            State::Offline,
+            "CLIENT_INITIATED_DISCONNECT".into(),
+            Some("192.0.2.0")
+        ),
+        "a disconnect without an address keeps the connect's"
     );
 }
 
