@@ -38,10 +38,14 @@ fn publish(port: u16, topic: &str, payload: &[u8], client_id: Option<&str>) {
         cmd.args(["-i", id]);
     }
     let out = cmd.args(["-t", topic, "-f"]).arg(&file).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
-fn change<'a>(w: &'a Watch, name: &str, to: &str) -> serde_json::Value {
+fn change(w: &Watch, name: &str, to: &str) -> serde_json::Value {
     w.wait_event(&format!("{name} {to}"), |e| is_change(e, name, to))
 }
 
@@ -89,7 +93,10 @@ fn aws_iot_lifecycle_events_in_watch() {
     );
     let off = change(&w, "186b5", "offline");
     assert_eq!(off["from"], "online");
-    assert_eq!(off["payload"]["disconnectReason"], "CLIENT_INITIATED_DISCONNECT");
+    assert_eq!(
+        off["payload"]["disconnectReason"],
+        "CLIENT_INITIATED_DISCONNECT"
+    );
     // Neither the probe nor any scanner became a row.
     assert!(
         w.events()
@@ -152,7 +159,10 @@ fn list_and_check_say_plainly_that_only_a_watcher_sees_event_clients() {
         lines[0].starts_with("mqtt-scan: --preset aws-iot reads the broker's client events"),
         "{err}"
     );
-    assert!(lines[0].contains("mqtt-scan watch --preset aws-iot"), "{err}");
+    assert!(
+        lines[0].contains("mqtt-scan watch --preset aws-iot"),
+        "{err}"
+    );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["summary"]["total"], 0, "the probe is no row: {doc}");
 
@@ -170,17 +180,31 @@ fn list_and_check_say_plainly_that_only_a_watcher_sees_event_clients() {
     // With a retained convention beside it, check judges that, and says the rest once.
     let out = scan(
         &m.url(),
-        &["check", "--preset", "aws-iot", "--preset", "tasmota", "--expect", "plug-1"],
+        &[
+            "check", "--preset", "aws-iot", "--preset", "tasmota", "--expect", "plug-1",
+        ],
     );
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     assert_eq!(notice_lines(&stderr(&out)).len(), 1, "{}", stderr(&out));
 
     // Two event presets: still one line, naming both.
-    let out = scan(&m.url(), &["list", "--preset", "aws-iot", "--preset", "emqx"]);
+    let out = scan(
+        &m.url(),
+        &["list", "--preset", "aws-iot", "--preset", "emqx"],
+    );
     let err = stderr(&out);
     let lines = notice_lines(&err);
     assert_eq!(lines.len(), 1, "{err}");
-    assert!(lines[0].contains("--preset aws-iot --preset emqx read "), "{err}");
+    assert!(
+        lines[0].contains("--preset aws-iot --preset emqx read "),
+        "{err}"
+    );
 }
 
 #[test]
@@ -263,7 +287,12 @@ impl Aedes {
 
     fn wait_line(&self, what: &str, pred: impl Fn(&str) -> bool) {
         wait_for(what, Duration::from_secs(20), || {
-            self.seen.lock().unwrap().iter().any(|l| pred(l)).then_some(())
+            self.seen
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| pred(l))
+                .then_some(())
         });
     }
 
@@ -360,7 +389,12 @@ fn emqx_rmqtt_and_nanomq_events_in_watch() {
         r#"{{"username":"hello","ts":{},"reason_code":"8b","client_id":"nanomq-8a2a5c2e","IPv4":"127.0.0.1"}}"#,
         at + 5
     );
-    publish(b.port, "$SYS/brokers/disconnected", nano_down.as_bytes(), None);
+    publish(
+        b.port,
+        "$SYS/brokers/disconnected",
+        nano_down.as_bytes(),
+        None,
+    );
     change(&w, "nanomq-8a2a5c2e", "offline");
     // A NanoMQ event without a usable client_id names no one.
     publish(b.port, "$SYS/brokers/connected", br#"{"ts":1}"#, None);

@@ -486,7 +486,14 @@ fn event_presets_show_the_events_time_address_and_reason() {
         r#"{{"clientId":"186b5","timestamp":{},"eventType":"connected","ipAddress":"192.0.2.0","versionNumber":0}}"#,
         hours_ago(185)
     );
-    m.pub_cmd(&["-q", "1", "-t", "$aws/events/presence/connected/186b5", "-m", &up]);
+    m.pub_cmd(&[
+        "-q",
+        "1",
+        "-t",
+        "$aws/events/presence/connected/186b5",
+        "-m",
+        &up,
+    ]);
     t.wait_screen("the connected client", |s| {
         line_with(s, "186b5").is_some_and(|l| l.contains("online"))
     });
@@ -494,14 +501,24 @@ fn event_presets_show_the_events_time_address_and_reason() {
         r#"{{"clientId":"186b5","timestamp":{},"eventType":"disconnected","clientInitiatedDisconnect":true,"disconnectReason":"CLIENT_INITIATED_DISCONNECT","versionNumber":0}}"#,
         hours_ago(180)
     );
-    m.pub_cmd(&["-q", "1", "-t", "$aws/events/presence/disconnected/186b5", "-m", &down]);
+    m.pub_cmd(&[
+        "-q",
+        "1",
+        "-t",
+        "$aws/events/presence/disconnected/186b5",
+        "-m",
+        &down,
+    ]);
     let screen = t.wait_screen("the disconnected client", |s| {
         line_with(s, "186b5").is_some_and(|l| l.contains("offline"))
     });
     let row = line_with(&screen, "186b5").unwrap();
     assert!(row.contains("CLIENT_INITIATED"), "{screen}");
     assert!(row.contains("192.0.2.0"), "the connect's address: {screen}");
-    assert!(row.contains(" 3h "), "since from the event's timestamp: {screen}");
+    assert!(
+        row.contains(" 3h "),
+        "since from the event's timestamp: {screen}"
+    );
     assert!(row.contains("aws-iot"), "{screen}");
     t.quit();
 }

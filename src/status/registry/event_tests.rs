@@ -77,7 +77,11 @@ fn emqx_connected_then_disconnected_with_time_address_and_reason() {
         ("emqtt-8348fe27a87976ad4db3", Some(State::Online))
     );
     let row = r.get("emqtt-8348fe27a87976ad4db3").unwrap();
-    assert_eq!(row.since, Some(t(-30)), "since is the broker's connected_at");
+    assert_eq!(
+        row.since,
+        Some(t(-30)),
+        "since is the broker's connected_at"
+    );
     assert_eq!(row.ip(), Some("127.0.0.1"));
     assert_eq!(detail(row), "connected");
     assert_eq!(&*row.source, "emqx");
@@ -119,7 +123,10 @@ fn rmqtt_addresses_lose_their_port() {
         t(1),
     );
     let row = r.get("rmqtt-12312431wewr232").unwrap();
-    assert_eq!((row.state, detail(row)), (State::Offline, "Disconnect".into()));
+    assert_eq!(
+        (row.state, detail(row)),
+        (State::Offline, "Disconnect".into())
+    );
 }
 
 #[test]
@@ -302,7 +309,9 @@ fn hostile_event_payloads_never_crash_and_name_no_one_they_cannot() {
         .map(|row| row.name.chars().take(8).collect())
         .collect();
     assert!(
-        names.iter().all(|n| n.starts_with('{') || n.starts_with('[')),
+        names
+            .iter()
+            .all(|n| n.starts_with('{') || n.starts_with('[')),
         "{names:?}"
     );
     // EMQX and AWS name by the topic: garbage payloads are events without details.
