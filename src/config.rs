@@ -271,9 +271,11 @@ impl Scan {
 
     /// Whether every pattern reads broker events (then a snapshot holds nothing to judge).
     pub fn only_events(&self) -> bool {
-        self.sources
-            .iter()
-            .all(|s| matches!(s.rule, Rule::Event { .. }))
+        !self.sources.is_empty()
+            && self
+                .sources
+                .iter()
+                .all(|s| matches!(s.rule, Rule::Event { .. }))
     }
 
     pub fn filters(&self) -> Vec<String> {

@@ -212,7 +212,7 @@ fn presets_list_the_event_presets_and_how_they_name() {
     let out = Command::new(BIN).arg("presets").output().unwrap();
     let text = stdout(&out);
     for line in [
-        "    $SYS/brokers/+/clients/+/connected (named by wildcard 2)",
+        "    $SYS/brokers/+/clients/+/connected (named by the 2nd +)",
         "    $SYS/brokers/connected (named by the payload's client_id)",
         "    $SYS/+/new/clients (named by the payload)",
         "    $aws/events/presence/disconnected/+",

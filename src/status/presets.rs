@@ -298,7 +298,14 @@ pub fn listing() -> String {
                     out.push(')');
                 }
                 Naming::Wildcard(i) => {
-                    let _ = write!(out, " (named by wildcard {})", i + 1);
+                    let nth = i + 1;
+                    let suffix = match nth {
+                        1 => "st",
+                        2 => "nd",
+                        3 => "rd",
+                        _ => "th",
+                    };
+                    let _ = write!(out, " (named by the {nth}{suffix} +)");
                 }
                 Naming::Payload => out.push_str(" (named by the payload)"),
                 Naming::Field(field) => {
