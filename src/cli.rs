@@ -201,7 +201,8 @@ pub struct TopicArgs {
     #[arg(short = 't', long = "topic", global = true, value_name = "PATTERN")]
     pub topics: Vec<String>,
     /// A known convention's topics and rules (repeatable): smarthome, homie, tasmota,
-    /// esphome, zigbee2mqtt, shelly, sparkplug; `help` lists them.
+    /// esphome, zigbee2mqtt, shelly, sparkplug; a broker's client events: emqx, rmqtt,
+    /// nanomq, aedes, aws-iot; `help` lists them.
     #[arg(long = "preset", global = true, value_name = "NAME", value_parser = PresetName, hide_possible_values = true)]
     pub presets: Vec<String>,
     /// Extra payload words that mean online (comma-separated).

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::broker_url::BrokerUrl;
 use crate::cli::{ColorChoice, ConnectionArgs, MqttVersion, TopicArgs};
 use crate::error::usage;
+use crate::status::presets::Rule;
 use crate::status::{presets, Pattern, Source, Vocabulary};
 use crate::tls::{self, TlsFiles};
 
@@ -178,7 +179,8 @@ fn others_can_read(path: &std::path::Path) -> Option<String> {
     })
 }
 
-/// `mqtt-scan-` and 16 random hex digits.
+/// `mqtt-scan-` and 16 random hex digits: the shape the fold knows as a scanner's own
+/// connection (`status::registry::is_generated_client_id`).
 fn random_client_id() -> String {
     format!("mqtt-scan-{:016x}", rand::random::<u64>())
 }
@@ -234,17 +236,13 @@ impl Scan {
             })?;
             let label: std::sync::Arc<str> = preset.name.into();
             for topic in preset.topics {
-                let pattern = Pattern::parse(topic.pattern).map_err(|e| usage(e.to_string()))?;
+                let source =
+                    Source::preset(topic, label.clone()).map_err(|e| usage(e.to_string()))?;
                 if !sources
                     .iter()
-                    .any(|s| s.pattern.filter() == pattern.filter())
+                    .any(|s| s.pattern.filter() == source.pattern.filter())
                 {
-                    sources.push(Source {
-                        pattern,
-                        label: label.clone(),
-                        rule: topic.rule,
-                        fixed_name: topic.name,
-                    });
+                    sources.push(source);
                 }
             }
         }
@@ -257,6 +255,35 @@ impl Scan {
     /// Whether any pattern comes from a preset (then the table shows each row's source).
     pub fn uses_presets(&self) -> bool {
         self.sources.iter().any(|s| &*s.label != "topic")
+    }
+
+    /// The presets (by name, once each) that read a broker's client events: not retained,
+    /// so a snapshot cannot hold the clients connected before it.
+    pub fn event_presets(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for s in &self.sources {
+            if matches!(s.rule, Rule::Event { .. }) && !names.contains(&&*s.label) {
+                names.push(&s.label);
+            }
+        }
+        names
+    }
+
+    /// Whether every pattern reads broker events (then a snapshot holds nothing to judge).
+    pub fn only_events(&self) -> bool {
+        !self.sources.is_empty()
+            && self
+                .sources
+                .iter()
+                .all(|s| matches!(s.rule, Rule::Event { .. }))
+    }
+
+    /// Whether a retained convention is read through a wildcard filter: then an empty
+    /// snapshot may be a broker that never delivers retained messages to wildcards.
+    pub fn retained_wildcards(&self) -> bool {
+        self.sources
+            .iter()
+            .any(|s| s.pattern.has_wildcard() && !matches!(s.rule, Rule::Event { .. }))
     }
 
     pub fn filters(&self) -> Vec<String> {

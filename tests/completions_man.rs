@@ -74,6 +74,11 @@ fn bash_completes_preset_names() {
         "zigbee2mqtt",
         "shelly",
         "sparkplug",
+        "emqx",
+        "rmqtt",
+        "nanomq",
+        "aedes",
+        "aws-iot",
         "help",
     ];
     assert_eq!(complete(&script, &["mqtt-scan", "--preset", ""]), names);

@@ -156,6 +156,11 @@ fn presets_are_listed_and_unknown_ones_are_usage_errors() {
         "zigbee2mqtt",
         "shelly",
         "sparkplug",
+        "emqx",
+        "rmqtt",
+        "nanomq",
+        "aedes",
+        "aws-iot",
     ] {
         assert!(text.lines().any(|l| l == name), "{name} in {text}");
     }

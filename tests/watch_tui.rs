@@ -468,3 +468,57 @@ fn an_empty_list_at_a_terminal_says_why_on_stderr() {
         "stdout unchanged"
     );
 }
+
+/// A broker's client events (the aws-iot preset): the row's since is the event's own time,
+/// its IP and detail (the disconnect reason) come from the payload.
+#[test]
+fn event_presets_show_the_events_time_address_and_reason() {
+    let m = Mosquitto::start();
+    let t = Tmux::start("events", &command_with(&m.url(), "--preset aws-iot"));
+    wait_for("the watcher to subscribe", Duration::from_secs(10), || {
+        m.log_text()
+            .contains("$aws/events/presence/disconnected/+")
+            .then_some(())
+    });
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let hours_ago = |minutes: i64| now_ms - minutes * 60_000;
+    let up = format!(
+        r#"{{"clientId":"186b5","timestamp":{},"eventType":"connected","ipAddress":"192.0.2.0","versionNumber":0}}"#,
+        hours_ago(185)
+    );
+    m.pub_cmd(&[
+        "-q",
+        "1",
+        "-t",
+        "$aws/events/presence/connected/186b5",
+        "-m",
+        &up,
+    ]);
+    t.wait_screen("the connected client", |s| {
+        line_with(s, "186b5").is_some_and(|l| l.contains("online"))
+    });
+    let down = format!(
+        r#"{{"clientId":"186b5","timestamp":{},"eventType":"disconnected","clientInitiatedDisconnect":true,"disconnectReason":"CLIENT_INITIATED_DISCONNECT","versionNumber":0}}"#,
+        hours_ago(180)
+    );
+    m.pub_cmd(&[
+        "-q",
+        "1",
+        "-t",
+        "$aws/events/presence/disconnected/186b5",
+        "-m",
+        &down,
+    ]);
+    let screen = t.wait_screen("the disconnected client", |s| {
+        line_with(s, "186b5").is_some_and(|l| l.contains("offline"))
+    });
+    let row = line_with(&screen, "186b5").unwrap();
+    assert!(row.contains("CLIENT_INITIATED"), "{screen}");
+    assert!(row.contains("192.0.2.0"), "the connect's address: {screen}");
+    assert!(
+        row.contains(" 3h "),
+        "since from the event's timestamp: {screen}"
+    );
+    assert!(row.contains("aws-iot"), "{screen}");
+    t.quit();
+}

@@ -8,7 +8,7 @@
 //! reports end in the state the table holds.
 
 use chrono::{DateTime, TimeZone, Utc};
-use mqtt_scan::status::presets::{Rule, PRESETS};
+use mqtt_scan::status::presets::{Naming, Rule, PRESETS};
 use mqtt_scan::status::{
     Change, Observation, Pattern, Registry, SortKey, Source, State, Vocabulary,
 };
@@ -81,12 +81,7 @@ fn registry() -> Registry {
     )];
     for preset in PRESETS {
         for t in preset.topics {
-            sources.push(Source {
-                pattern: Pattern::parse(t.pattern).unwrap(),
-                label: preset.name.into(),
-                rule: t.rule,
-                fixed_name: t.name,
-            });
+            sources.push(Source::preset(t, preset.name.into()).unwrap());
         }
     }
     sources.push(Source::topic(Pattern::parse("dev/{name}/status").unwrap()));
@@ -211,15 +206,16 @@ pub fn check_input(input: &[u8]) {
     }
 }
 
-/// The name and rule of the first source matching `topic` (what the registry uses).
+/// The name and rule of the first source matching `topic` (what the registry uses), when
+/// the topic alone names the client.
 fn registry_rule(topic: &str) -> Option<(String, Rule)> {
     use std::sync::OnceLock;
-    static SOURCES: OnceLock<Vec<(Pattern, Rule, Option<&'static str>)>> = OnceLock::new();
+    static SOURCES: OnceLock<Vec<(Pattern, Rule, Naming)>> = OnceLock::new();
     let sources = SOURCES.get_or_init(|| {
         let mut v = vec![(
             Pattern::parse("sensors/connected/#").unwrap(),
             Rule::Payload,
-            None,
+            Naming::Wildcards,
         )];
         for preset in PRESETS {
             for t in preset.topics {
@@ -229,15 +225,16 @@ fn registry_rule(topic: &str) -> Option<(String, Rule)> {
         v.push((
             Pattern::parse("dev/{name}/status").unwrap(),
             Rule::Payload,
-            None,
+            Naming::Wildcards,
         ));
         v
     });
-    sources.iter().find_map(|(p, rule, fixed)| {
-        let name = p.name(topic)?;
-        Some((
-            fixed.map_or_else(|| name.into_owned(), str::to_owned),
-            *rule,
-        ))
-    })
+    let (p, rule, naming) = sources.iter().find(|(p, _, _)| p.name(topic).is_some())?;
+    let name = match naming {
+        Naming::Wildcards => p.name(topic)?.into_owned(),
+        Naming::Fixed(name) => (*name).to_owned(),
+        Naming::Wildcard(i) => p.wildcard(topic, *i)?.to_owned(),
+        Naming::Payload | Naming::Field(_) => return None,
+    };
+    Some((name, *rule))
 }

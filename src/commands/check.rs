@@ -33,6 +33,21 @@ pub async fn run(conn: &Connection, scan: &Scan, args: &CheckArgs) -> anyhow::Re
     if let Some(why) = misuse {
         return Err(usage(why));
     }
+    if scan.only_events() {
+        // Nothing a snapshot could hold says who is connected: not OK, not missing.
+        let flags: Vec<String> = scan
+            .event_presets()
+            .iter()
+            .map(|n| format!("--preset {n}"))
+            .collect();
+        let flags = flags.join(" ");
+        anyhow::bail!(
+            "check cannot judge {flags}: it reads the broker's client events, which are not retained, so no snapshot knows who is connected; follow them with `mqtt-scan watch {flags}` (its --format jsonl can feed a monitor)"
+        );
+    }
+    if let Some(notice) = super::events_notice(scan) {
+        eprintln!("mqtt-scan: {notice}");
+    }
     let mut rules = rules(args)?;
     rules.topics = scan.filters();
     let remembered = match &args.state_file {

@@ -91,12 +91,7 @@ fn demo_sources() -> Vec<Source> {
     )];
     if let Some(tasmota) = crate::status::presets::find("tasmota") {
         for t in tasmota.topics {
-            sources.push(Source {
-                pattern: Pattern::parse(t.pattern).expect("a valid pattern"),
-                label: tasmota.name.into(),
-                rule: t.rule,
-                fixed_name: t.name,
-            });
+            sources.push(Source::preset(t, tasmota.name.into()).expect("a valid pattern"));
         }
     }
     sources

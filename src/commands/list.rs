@@ -31,6 +31,9 @@ pub async fn run(
         })
         .flatten();
     session.close().await;
+    if let Some(notice) = super::events_notice(scan) {
+        eprintln!("mqtt-scan: {notice}");
+    }
     if let Some(why) = blind {
         complete = false;
         eprintln!("mqtt-scan: warning: {why}");

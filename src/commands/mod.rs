@@ -186,6 +186,7 @@ pub async fn take_snapshot(
         .await
         .ok_or_else(|| expired(format!("while connecting to {}", conn.broker)))??;
     let mut registry = Registry::new(scan.sources.clone(), scan.vocab.clone());
+    registry.hide(&conn.client_id);
     let mut complete = within(
         deadline,
         session.snapshot(&mut registry, args.wait, args.settle),
@@ -193,8 +194,7 @@ pub async fn take_snapshot(
     .await
     .ok_or_else(|| waiting(&registry))??;
     let mut blind = None;
-    let wildcards = scan.sources.iter().any(|s| s.pattern.has_wildcard());
-    if complete && wildcards && session.retained_statuses() == 0 {
+    if complete && scan.retained_wildcards() && session.retained_statuses() == 0 {
         let reach = retained_reach_wildcards(conn, args.wait, args.settle);
         if within(deadline, reach).await.flatten() == Some(false) {
             let mut topics: Vec<String> = exact_names
@@ -238,6 +238,21 @@ pub fn blind_warning(conn: &Connection, looked_up: bool) -> String {
             "{broker} does not deliver retained messages to wildcard subscriptions (RabbitMQ does not), so the clients' statuses cannot be listed: name them (check --expect NAME looks each one up on its exact topic), or watch for live changes"
         )
     }
+}
+
+/// What `list` and `check` say on stderr when a preset reads broker events: they are not
+/// retained, so a snapshot holds only the clients that came or went while it ran.
+pub fn events_notice(scan: &Scan) -> Option<String> {
+    let names = scan.event_presets();
+    if names.is_empty() {
+        return None;
+    }
+    let flags: Vec<String> = names.iter().map(|n| format!("--preset {n}")).collect();
+    let flags = flags.join(" ");
+    Some(format!(
+        "{flags} {} the broker's client events, which are not retained: a snapshot holds only clients that connected or disconnected while it ran; a running `mqtt-scan watch {flags}` sees them as they come",
+        if names.len() == 1 { "reads" } else { "read" }
+    ))
 }
 
 /// `work`, bounded by `deadline` if there is one; None: the deadline passed first.

@@ -171,6 +171,19 @@ impl Pattern {
         Some(Self::join(topic, &spans, &extra, count))
     }
 
+    /// The level the `i`th single-level wildcard (from 0) matched, when `topic` matches.
+    pub fn wildcard<'t>(&self, topic: &'t str, i: usize) -> Option<&'t str> {
+        self.name(topic)?;
+        let at = self
+            .levels
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| **l == Level::One)
+            .nth(i)?
+            .0;
+        topic.split('/').nth(at).filter(|l| !l.is_empty())
+    }
+
     fn join<'t>(
         topic: &'t str,
         spans: &[(usize, usize); 4],
@@ -324,6 +337,17 @@ mod tests {
             name("$CONNECTED/#", "$CONNECTED/client-9").as_deref(),
             Some("client-9")
         );
+    }
+
+    #[test]
+    fn one_wildcard_names_alone() {
+        let p = Pattern::parse("$SYS/brokers/+/clients/+/connected").unwrap();
+        let topic = "$SYS/brokers/emqx@127.0.0.1/clients/dev-1/connected";
+        assert_eq!(p.wildcard(topic, 1), Some("dev-1"));
+        assert_eq!(p.wildcard(topic, 0), Some("emqx@127.0.0.1"));
+        assert_eq!(p.wildcard(topic, 2), None);
+        assert_eq!(p.wildcard("$SYS/brokers/n/clients/a/b/connected", 1), None);
+        assert_eq!(p.wildcard("$SYS/brokers/n/clients//connected", 1), None);
     }
 
     #[test]

@@ -128,8 +128,11 @@ impl Watcher {
             },
         )
         .await?;
+        let mut registry = Registry::new(scan.sources.clone(), scan.vocab.clone());
+        // Our own connection (a persistent session sees its own reconnects) is no row.
+        registry.hide(&conn.client_id);
         let mut w = Self {
-            registry: Registry::new(scan.sources.clone(), scan.vocab.clone()),
+            registry,
             link: Link::Connected,
             stale_since: None,
             live,
@@ -144,7 +147,7 @@ impl Watcher {
             aux_buf: Vec::new(),
             blind_check: None,
             conn: conn.clone(),
-            wildcards: scan.sources.iter().any(|s| s.pattern.has_wildcard()),
+            wildcards: scan.retained_wildcards(),
         };
         if opts.session_expiry.is_some() {
             let mut side = conn.clone();

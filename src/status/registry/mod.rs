@@ -4,12 +4,16 @@
 //! growing the index moves 8 bytes a row and reads no row, and a 100k snapshot never holds
 //! two copies of the rows.
 
+mod event;
+#[cfg(test)]
+mod event_tests;
 mod homie;
 mod row;
 mod sparkplug;
 #[cfg(test)]
 mod tests;
 
+pub use event::is_generated_client_id;
 pub use row::{Change, Extra, Observation, Outcome, Row, SortKey, Source, Summary};
 
 use std::collections::HashMap;
@@ -21,7 +25,7 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 
 use super::natural::natural_cmp;
 use super::payload::{self, Detail, Payload, State, Vocabulary};
-use super::presets::Rule;
+use super::presets::{Naming, Rule};
 
 /// An index entry: the row's position and its name's hash.
 #[derive(Debug, Clone, Copy)]
@@ -63,6 +67,8 @@ pub struct Registry {
     births: HashMap<String, Option<u64>>,
     /// Homie 5: each device's root device.
     roots: HashMap<String, String>,
+    /// Client ids whose connect and disconnect events are not rows (our own).
+    hidden: Vec<Box<str>>,
 }
 
 impl Registry {
@@ -76,6 +82,15 @@ impl Registry {
             epoch: 0,
             births: HashMap::new(),
             roots: HashMap::new(),
+            hidden: Vec::new(),
+        }
+    }
+
+    /// A broker's events about this client id (ours: `--client-id`, `--session`) make no
+    /// row; nor do those about the ids mqtt-scan generates (see `is_generated_client_id`).
+    pub fn hide(&mut self, client_id: &str) {
+        if !self.hidden.iter().any(|h| &**h == client_id) {
+            self.hidden.push(client_id.into());
         }
     }
 
@@ -120,7 +135,7 @@ impl Registry {
         let first = out.len();
         let outcome = self.fold_into(obs, now, Some(out));
         if let Outcome::Changed { from, to } = outcome {
-            let Some(name) = self.name_of(obs.topic).map(std::borrow::Cow::into_owned) else {
+            let Some(name) = self.message_name(obs).map(std::borrow::Cow::into_owned) else {
                 return;
             };
             let payload = match to {
@@ -152,8 +167,12 @@ impl Registry {
         mut out: Option<&mut Vec<Change>>,
     ) -> Outcome {
         // The name borrows from the topic (nearly always): it is owned only on insert.
-        let Some((name, source)) = self.source_of(obs.topic) else {
+        let Some((wildcards, source)) = self.source_of(obs.topic) else {
             return Outcome::NoMatch;
+        };
+        let Some(name) = self.named(source, obs.topic, Some(obs.payload), wildcards) else {
+            // The payload names no client (garbage, or an empty or missing id): no row.
+            return Outcome::Unchanged;
         };
         let rule = self.sources[source].rule;
         let mut parsed = match rule {
@@ -174,6 +193,13 @@ impl Registry {
             Rule::HomieDescription => {
                 self.homie_description(&name, obs.payload, now, out.as_deref_mut());
                 return Outcome::Unchanged;
+            }
+            Rule::Event { online, fields } => {
+                let Some(parsed) = self.event(&name, online, fields, obs.payload, now) else {
+                    // Our own connection, or older news than the row has.
+                    return Outcome::Unchanged;
+                };
+                parsed
             }
             Rule::NodeBirth | Rule::NodeDeath | Rule::DeviceBirth | Rule::DeviceDeath => {
                 let Some(parsed) = self.sparkplug(&name, rule, obs.payload) else {
@@ -311,17 +337,44 @@ impl Registry {
     }
 
     /// The client name `topic` stands for, if it is a status topic: the name its row has
-    /// (a preset's fixed name, such as Zigbee2MQTT's `bridge`, included).
+    /// (a preset's fixed name, such as Zigbee2MQTT's `bridge`, included). None too where
+    /// the payload names the client (aedes, NanoMQ): see [`Registry::message_name`].
     pub fn name_of<'t>(&self, topic: &'t str) -> Option<std::borrow::Cow<'t, str>> {
-        self.source_of(topic).map(|(name, _)| name)
+        let (wildcards, source) = self.source_of(topic)?;
+        self.named(source, topic, None, wildcards)
     }
 
-    /// The first source whose pattern matches `topic`, and the name it gives.
+    /// The client name a message stands for, the payload read where it holds the name.
+    pub fn message_name<'a>(&self, obs: &Observation<'a>) -> Option<std::borrow::Cow<'a, str>> {
+        let (wildcards, source) = self.source_of(obs.topic)?;
+        self.named(source, obs.topic, Some(obs.payload), wildcards)
+    }
+
+    /// The first source whose pattern matches `topic`, and what its wildcards matched.
     fn source_of<'t>(&self, topic: &'t str) -> Option<(std::borrow::Cow<'t, str>, usize)> {
-        self.sources.iter().enumerate().find_map(|(i, s)| {
-            let name = s.pattern.name(topic)?;
-            Some((s.fixed_name.map_or(name, std::borrow::Cow::Borrowed), i))
-        })
+        self.sources
+            .iter()
+            .enumerate()
+            .find_map(|(i, s)| Some((s.pattern.name(topic)?, i)))
+    }
+
+    /// The name source `source` gives a message (`payload` None: the topic alone).
+    fn named<'a>(
+        &self,
+        source: usize,
+        topic: &'a str,
+        payload: Option<&'a [u8]>,
+        wildcards: std::borrow::Cow<'a, str>,
+    ) -> Option<std::borrow::Cow<'a, str>> {
+        use std::borrow::Cow;
+        let s = &self.sources[source];
+        match s.naming {
+            Naming::Wildcards => Some(wildcards),
+            Naming::Fixed(name) => Some(Cow::Borrowed(name)),
+            Naming::Wildcard(i) => s.pattern.wildcard(topic, i).map(Cow::Borrowed),
+            Naming::Payload => event::payload_name(payload?),
+            Naming::Field(field) => event::field_name(payload?, field).map(Cow::Owned),
+        }
     }
 
     /// The sync generation that last refreshed the row `topic` names, if there is one.

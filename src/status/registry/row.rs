@@ -8,7 +8,7 @@ use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use crate::status::pattern::Pattern;
 use crate::status::payload::{Detail, Payload, State};
-use crate::status::presets::Rule;
+use crate::status::presets::{Naming, PresetTopic, Rule};
 use crate::status::rfc3339;
 
 /// One message as the session saw it.
@@ -26,8 +26,8 @@ pub struct Source {
     pub pattern: Pattern,
     pub label: Arc<str>,
     pub rule: Rule,
-    /// The client name for every topic this pattern matches (a preset's fixed topic).
-    pub fixed_name: Option<&'static str>,
+    /// Where a matching message's client name comes from.
+    pub naming: Naming,
 }
 
 impl Source {
@@ -37,8 +37,21 @@ impl Source {
             pattern,
             label: "topic".into(),
             rule: Rule::Payload,
-            fixed_name: None,
+            naming: Naming::Wildcards,
         }
+    }
+
+    /// A preset's topic, its pattern parsed, labelled with the preset's name.
+    pub fn preset(
+        topic: &PresetTopic,
+        label: Arc<str>,
+    ) -> Result<Self, crate::status::pattern::PatternError> {
+        Ok(Self {
+            pattern: Pattern::parse(topic.pattern)?,
+            label,
+            rule: topic.rule,
+            naming: topic.name,
+        })
     }
 }
 

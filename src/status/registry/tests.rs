@@ -186,12 +186,7 @@ fn preset_registry(names: &[&str]) -> Registry {
     for name in names {
         let p = crate::status::presets::find(name).unwrap();
         for topic in p.topics {
-            sources.push(Source {
-                pattern: Pattern::parse(topic.pattern).unwrap(),
-                label: p.name.into(),
-                rule: topic.rule,
-                fixed_name: topic.name,
-            });
+            sources.push(Source::preset(topic, p.name.into()).unwrap());
         }
     }
     Registry::new(sources, Vocabulary::default())
