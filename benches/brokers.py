@@ -16,10 +16,11 @@ retained statuses `sensors/connected/dev{i}` at QoS 1 with the project's seeder,
                                      [--runs 2000,300]
     python3 benches/brokers.py time  [--brokers ...] [--sizes 5,10000] [--runs 20]
 
-Brokers: mosquitto (apt), aedes (AEDES_DIR, default /tmp/aedes, with node_modules/aedes),
-amqtt (AMQTT, default /tmp/amqtt-venv/bin/amqtt), rabbitmq (apt rabbitmq-server),
-rumqttd (examples/rumqttd_broker), rmqtt (RMQTT, a binary built from
-tests/brokers/rmqtt). A broker that is not installed is skipped with one line.
+Brokers: mosquitto (apt), aedes (AEDES_DIR: a directory with node_modules/aedes, default
+tests/brokers/aedes), amqtt (AMQTT, default target/amqtt-venv/bin/amqtt), rabbitmq (apt
+rabbitmq-server), rumqttd (examples/rumqttd_broker), rmqtt (RMQTT, default
+target/rmqtt/release/rmqtt-test-broker, built from tests/brokers/rmqtt). A broker that is
+not installed is skipped with one line.
 RabbitMQ delivers retained messages only to exact-topic subscriptions: there the order
 experiment subscribes to each status topic (N <= 1000) and `time` is skipped.
 """
@@ -96,6 +97,8 @@ class Broker:
                 self.proc.wait()
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+        if getattr(self, "script", None):
+            os.unlink(self.script)
 
 
 class Mosquitto(Broker):
@@ -116,15 +119,19 @@ class Mosquitto(Broker):
 
 class Aedes(Broker):
     name = "aedes"
-    DIR = os.environ.get("AEDES_DIR", "/tmp/aedes")
+    DIR = os.environ.get("AEDES_DIR") or next(
+        (d for d in (os.path.join(ROOT, "tests", "brokers", "aedes"), "/tmp/aedes")
+         if os.path.isdir(os.path.join(d, "node_modules", "aedes"))), "/tmp/aedes")
 
     @classmethod
     def missing(cls):
         ok = shutil.which("node") and os.path.isdir(os.path.join(cls.DIR, "node_modules", "aedes"))
-        return None if ok else f"npm install aedes@1.2 in {cls.DIR} (or set AEDES_DIR)"
+        return None if ok else "npm ci --prefix tests/brokers/aedes (or set AEDES_DIR)"
 
     def command(self):
-        script = os.path.join(self.DIR, "bench-server.mjs")
+        # Next to node_modules, so that `import 'aedes'` finds it.
+        script = os.path.join(self.DIR, f"bench-server-{os.getpid()}.mjs")
+        self.script = script
         with open(script, "w") as f:
             f.write("import { Aedes } from 'aedes'\nimport net from 'node:net'\n"
                     "const broker = await Aedes.createBroker()\n"
@@ -134,11 +141,14 @@ class Aedes(Broker):
 
 class Amqtt(Broker):
     name = "amqtt"
-    EXE = os.environ.get("AMQTT", "/tmp/amqtt-venv/bin/amqtt")
+    EXE = os.environ.get("AMQTT") or next(
+        (p for p in (os.path.join(ROOT, "target", "amqtt-venv", "bin", "amqtt"),
+                     "/tmp/amqtt-venv/bin/amqtt") if os.path.exists(p)), "amqtt")
 
     @classmethod
     def missing(cls):
-        return None if os.path.exists(cls.EXE) else "pip install amqtt==0.12.1 in a venv (set AMQTT)"
+        return None if os.path.exists(cls.EXE) else (
+            "python3 -m venv target/amqtt-venv && target/amqtt-venv/bin/pip install amqtt==0.12.1")
 
     def command(self):
         conf = os.path.join(self.dir, "amqtt.yaml")

@@ -38,7 +38,10 @@ const ORDERED: &[Ordered] = &[
 
 /// The broker that sent this retained `$SYS/broker/version`, if it is a known ordered one.
 pub(super) fn recognise(version: &[u8]) -> Option<Ordered> {
-    ORDERED.iter().copied().find(|b| version.starts_with(b.prefix))
+    ORDERED
+        .iter()
+        .copied()
+        .find(|b| version.starts_with(b.prefix))
 }
 
 #[cfg(test)]
