@@ -14,18 +14,21 @@ use common::*;
 
 /// `list --json` with a 10 s settle window; the document and how long it took.
 fn list_long_settle(url: &str) -> (serde_json::Value, Duration) {
+    list_long_settle_with(url, &[])
+}
+
+fn list_long_settle_with(url: &str, extra: &[&str]) -> (serde_json::Value, Duration) {
+    let mut args = vec![
+        "-t",
+        "sensors/connected/+",
+        "--settle",
+        "10s",
+        "--wait",
+        "60s",
+    ];
+    args.extend_from_slice(extra);
     let started = Instant::now();
-    let doc = list_json(
-        url,
-        &[
-            "-t",
-            "sensors/connected/+",
-            "--settle",
-            "10s",
-            "--wait",
-            "60s",
-        ],
-    );
+    let doc = list_json(url, &args);
     (doc, started.elapsed())
 }
 
@@ -49,6 +52,20 @@ fn mosquitto_ten_thousand_retained_end_at_the_probe_and_all_arrive() {
     );
     assert_eq!(doc["complete"], true);
     assert_eq!(doc["clients"].as_array().unwrap().len(), 10_000);
+    assert_eq!(count(&doc, "offline"), offline);
+}
+
+#[test]
+fn mosquitto_over_mqtt_5_is_recognised_too() {
+    let m = Mosquitto::start();
+    let offline = seed(m.port, 5, 2);
+    let (doc, took) = list_long_settle_with(&m.url(), &["--mqtt-version", "5"]);
+    assert!(
+        took < Duration::from_secs(5),
+        "waited the settle window: {took:?}"
+    );
+    assert_eq!(doc["complete"], true);
+    assert_eq!(doc["clients"].as_array().unwrap().len(), 5);
     assert_eq!(count(&doc, "offline"), offline);
 }
 
