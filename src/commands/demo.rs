@@ -50,7 +50,10 @@ pub async fn run(base: &Connection, args: &DemoArgs, color: ColorChoice) -> anyh
         log: None,
         snapshot: SnapshotArgs {
             wait: Duration::from_secs(5),
-            settle: Duration::from_millis(300),
+            // Our own rumqttd writes a new subscription's retained messages out, SUBACK
+            // first, in the same router step, before it reads the probe (docs/brokers.md):
+            // the probe's return ends the snapshot, no settle window.
+            settle: Duration::ZERO,
         },
     };
     let watching = super::watch::run(&conn, &scan, &watch, config::ColorPolicy(color));

@@ -3,6 +3,7 @@
 //! events to the commands over a channel. Nothing above it sees rumqttc.
 
 mod announce;
+mod brokers;
 mod client;
 mod errors;
 mod snapshot;
@@ -31,8 +32,9 @@ use crate::status::{Observation, Registry};
 use client::{build, Client};
 use errors::{refused_message, Context};
 
-/// mosquitto announces itself here (retained); it queues retained messages before a later
-/// publish, so on mosquitto the probe's return ends the snapshot without a settle window.
+/// Brokers announce themselves here (retained); on those known to queue their retained
+/// messages before a later publish (see `brokers`), the probe's return ends the snapshot
+/// without a settle window.
 const VERSION_TOPIC: &str = "$SYS/broker/version";
 /// mosquitto's count of every retained message it holds, `$SYS` ones included.
 const RETAINED_COUNT_TOPIC: &str = "$SYS/broker/retained messages/count";

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::sleep;
 
+use super::brokers::{self, Ordered};
 use super::client::{Client, EventLoop, Net};
 use super::errors::Context;
 use super::snapshot::Nudger;
@@ -51,7 +52,8 @@ pub(super) async fn run(
     let budget = Arc::new(Semaphore::new(QUEUE_KIB));
     let mut connected_once = false;
     let mut attempt: u32 = 0;
-    let mut ordered_broker = false;
+    // The broker, when its retained `$SYS/broker/version` names one whose order is proven.
+    let mut ordered: Option<Ordered> = None;
     let mut probe_ack_pending = false;
     let nudger = Nudger::spawn(client.clone(), format!("{probe}/ack"));
     loop {
@@ -69,7 +71,7 @@ pub(super) async fn run(
                 let kept = spec.persistent.is_some() && session_present && connected_once;
                 connected_once = true;
                 attempt = 0;
-                ordered_broker = false;
+                ordered = None;
                 let sent = if kept {
                     probe_ack_pending = client.publish_probe(&probe);
                     probe_ack_pending
@@ -118,7 +120,7 @@ pub(super) async fn run(
                 }
                 // Without the probe (an ACL may forbid it) the settle window alone decides.
                 probe_ack_pending = probe_granted && client.publish_probe(&probe);
-                nudger.arm(probe_ack_pending && ordered_broker);
+                nudger.arm(probe_ack_pending && ordered.is_some_and(|b| b.nagle));
                 (!probe_ack_pending).then_some(Event::ProbeReturned { ordered: false })
             }
             Ok(Net::Publish {
@@ -129,16 +131,17 @@ pub(super) async fn run(
                 if topic == probe {
                     nudger.arm(false);
                     Some(Event::ProbeReturned {
-                        ordered: ordered_broker,
+                        ordered: ordered.is_some(),
                     })
                 } else if topic.starts_with(PROBE_PREFIX) {
                     None
                 } else if topic.starts_with("$SYS/") && !is_status(&topic) {
-                    if topic == VERSION_TOPIC {
-                        ordered_broker = payload.starts_with(b"mosquitto");
-                        // Its SUBACK to the status filters waits for our acknowledgement
-                        // of this: a nudge now rather than after the quiet step (see Nudger).
-                        if ordered_broker && !awaiting_sys {
+                    if topic == VERSION_TOPIC && retain {
+                        ordered = brokers::recognise(&payload);
+                        // mosquitto's SUBACK to the status filters waits for our
+                        // acknowledgement of this: a nudge now rather than after the quiet
+                        // step (see Nudger).
+                        if ordered.is_some_and(|b| b.nagle) && !awaiting_sys {
                             client.nudge(&format!("{probe}/ack"));
                         }
                     }
