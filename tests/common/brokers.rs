@@ -349,7 +349,8 @@ fn spawn_process(kind: Kind) -> (Process, u16) {
         };
         let ready = wait_connack(port, Duration::from_secs(30), || {
             matches!(process.child.try_wait(), Ok(Some(_)))
-        }) && (v5 == 0 || wait_connack(v5, Duration::from_secs(10), || false));
+        }) && (v5 == 0
+            || wait_connack_version(v5, 5, Duration::from_secs(10), || false));
         if ready {
             return (process, v5);
         }
@@ -386,13 +387,23 @@ pub fn example(name: &str) -> PathBuf {
 
 /// Waits until the broker on `port` answers an MQTT 3.1.1 CONNECT with an accepting
 /// CONNACK (then says DISCONNECT), until `deadline` or until `gone()` says it exited.
-pub fn wait_connack(port: u16, deadline: Duration, mut gone: impl FnMut() -> bool) -> bool {
+pub fn wait_connack(port: u16, deadline: Duration, gone: impl FnMut() -> bool) -> bool {
+    wait_connack_version(port, 4, deadline, gone)
+}
+
+/// As [`wait_connack`], over MQTT `level` (4: 3.1.1, 5: 5).
+pub fn wait_connack_version(
+    port: u16,
+    level: u8,
+    deadline: Duration,
+    mut gone: impl FnMut() -> bool,
+) -> bool {
     let end = Instant::now() + deadline;
     while Instant::now() < end {
         if gone() {
             return false;
         }
-        if connack(port) {
+        if connack(port, level) {
             return true;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -400,38 +411,35 @@ pub fn wait_connack(port: u16, deadline: Duration, mut gone: impl FnMut() -> boo
     false
 }
 
-fn connack(port: u16) -> bool {
+fn connack(port: u16, level: u8) -> bool {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     let id = format!("ready-{}-{port}", std::process::id());
-    let id_len = u8::try_from(id.len()).unwrap();
-    // CONNECT: "MQTT", level 4, clean session, keepalive 10 s, the client id.
-    let mut packet = vec![
-        0x10,
-        12 + id_len,
-        0,
-        4,
-        b'M',
-        b'Q',
-        b'T',
-        b'T',
-        4,
-        0x02,
-        0,
-        10,
-        0,
-    ];
-    packet.push(id_len);
-    packet.extend_from_slice(id.as_bytes());
+    // CONNECT: "MQTT", the level, clean session, keepalive 10 s, (MQTT 5: no properties),
+    // the client id.
+    let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', level, 0x02, 0, 10];
+    if level == 5 {
+        body.push(0);
+    }
+    body.extend_from_slice(&u16::try_from(id.len()).unwrap().to_be_bytes());
+    body.extend_from_slice(id.as_bytes());
+    let mut packet = vec![0x10, u8::try_from(body.len()).unwrap()];
+    packet.extend_from_slice(&body);
     if s.write_all(&packet).is_err() {
         return false;
     }
+    // CONNACK: 0x20, length, flags, return (reason) code 0.
     let mut ack = [0u8; 4];
-    let ok = s.read_exact(&mut ack).is_ok() && ack == [0x20, 0x02, ack[2], 0x00];
+    let ok = s.read_exact(&mut ack).is_ok() && ack[0] == 0x20 && ack[3] == 0x00;
     if ok {
-        let _ = s.write_all(&[0xe0, 0x00]);
+        let disconnect: &[u8] = if level == 5 {
+            &[0xe0, 0x01, 0x00]
+        } else {
+            &[0xe0, 0x00]
+        };
+        let _ = s.write_all(disconnect);
     }
     ok
 }
