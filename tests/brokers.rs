@@ -405,6 +405,84 @@ mod cases {
         );
     }
 
+    /// Retained messages a broker sends for other clients' filters never become rows.
+    /// amqtt 0.12.1 sends every new connection, right after its CONNACK and before it
+    /// subscribes, the retained messages matching any filter in its broker-wide table (its
+    /// `_handle_client_session` loops over `self._subscriptions` "to publish any topic
+    /// retained messages" of "a pre-existing session"), and a clean session that left stays in
+    /// that table until the session monitor's next pass: the next client gets them too.
+    pub fn retained_messages_for_other_clients_filters_never_become_rows(b: &Broker) {
+        let p = &b.prefix;
+        b.retain("s1", "1");
+        b.retain("deep/x", "1");
+        b.pub_cmd(&["-r", "-q", "1", "-t", &format!("{p}other/o1"), "-m", "1"]);
+        b.pub_cmd(&[
+            "-r",
+            "-q",
+            "1",
+            "-t",
+            &format!("{p}sensors/elsewhere"),
+            "-m",
+            "1",
+        ]);
+        // One client that stays subscribed to everything, one that came and went.
+        let mut stays = Command::new("mosquitto_sub")
+            .args(["-h", b.host(), "-p", &b.port.to_string()])
+            .args(["-t", &format!("{p}other/#"), "-t", &format!("{p}sensors/#")])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let left = Command::new("mosquitto_sub")
+            .args(["-h", b.host(), "-p", &b.port.to_string()])
+            .args([
+                "-t",
+                &format!("{p}sensors/connected/deep/#"),
+                "-C",
+                "1",
+                "-W",
+                "10",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(stdout(&left), "1\n");
+        let filter = format!("{p}sensors/connected/+");
+        // What a plain subscriber to the same filter gets here (strays included).
+        let raw = Command::new("mosquitto_sub")
+            .args(["-h", b.host(), "-p", &b.port.to_string()])
+            .args(["-t", &filter, "-F", "%t", "-W", "1"])
+            .output()
+            .unwrap();
+        let strays = stdout(&raw)
+            .lines()
+            .filter(|t| !t.starts_with(&format!("{p}sensors/connected/s")))
+            .count();
+        eprintln!(
+            "strays: {} sent {strays} messages outside {filter} to mosquitto_sub",
+            b.kind.name()
+        );
+        for _ in 0..3 {
+            let (doc, _) = list(b, &["-t", &filter]);
+            assert_eq!(doc["complete"], true);
+            assert_eq!(states(&doc), expect_states(&[("s1", "online")]), "{doc}");
+        }
+        let w = ready_watch(b, &["-t", &filter]);
+        b.retain("s2", "0");
+        w.wait_event("s2 live", |e| is_change(e, "s2", "offline"));
+        let names: std::collections::BTreeSet<String> = w
+            .events()
+            .iter()
+            .filter_map(|e| e["name"].as_str().map(ToOwned::to_owned))
+            .collect();
+        assert_eq!(
+            names,
+            ["s1", "s2", "watch-marker"].map(String::from).into(),
+            "{:?}",
+            w.events()
+        );
+        let _ = stays.kill();
+        let _ = stays.wait();
+    }
+
     /// Probes (ours and other scanners') never become rows, even with `-t '#'`.
     pub fn probes_never_become_rows(b: &Broker) {
         b.retain("p1", "1");
@@ -504,6 +582,13 @@ macro_rules! matrix {
             #[test]
             fn probes_never_become_rows() {
                 cases::probes_never_become_rows(&broker_or_skip!($kind));
+            }
+
+            #[test]
+            fn retained_messages_for_other_clients_filters_never_become_rows() {
+                cases::retained_messages_for_other_clients_filters_never_become_rows(
+                    &broker_or_skip!($kind),
+                );
             }
         }
     };

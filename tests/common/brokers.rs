@@ -367,19 +367,26 @@ fn amqtt_config(port: u16) -> String {
     )
 }
 
-/// The example's binary (target/debug/examples/NAME), built if this test run did not build
-/// examples (`cargo test --test NAME` does not).
+/// The example's binary (beside the binary under test, in `examples/`), brought up to date
+/// once per test binary: `cargo test --test NAME` builds no example, and one built by an
+/// earlier run may be stale.
 pub fn example(name: &str) -> PathBuf {
-    let path = PathBuf::from(BIN)
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name);
-    if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", name])
-            .status()
-            .unwrap();
+    static BUILT: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let dir = PathBuf::from(BIN).parent().unwrap().to_path_buf();
+    let path = dir.join("examples").join(name);
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if built
+        .get_or_insert_with(HashSet::new)
+        .insert(name.to_owned())
+    {
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo.args(["build", "--quiet", "--example", name]);
+        if dir.ends_with("release") {
+            cargo.arg("--release");
+        }
+        let status = cargo.current_dir(repo()).status().unwrap();
         assert!(status.success(), "cargo build --example {name}");
     }
     path
@@ -510,7 +517,12 @@ impl RabbitNode {
             let mut watchdog = Command::new("sh")
                 .args([
                     "-c",
-                    "trap '' INT TERM HUP; cat >/dev/null; kill -KILL -- -\"$1\" 2>/dev/null; ERL_EPMD_PORT=\"$2\" epmd -kill >/dev/null 2>&1; rm -rf \"$3\"",
+                    // (dash's kill takes `-9 -PGID`; epmd refuses to go while the node
+                    // is still registered, so it is asked again until it does.)
+                    "trap '' INT TERM HUP; cat >/dev/null; kill -9 -\"$1\" 2>/dev/null; \
+                     for i in 1 2 3 4 5 6 7 8 9 10; do \
+                       ERL_EPMD_PORT=\"$2\" epmd -kill >/dev/null 2>&1 && break; sleep 0.2; \
+                     done; rm -rf \"$3\"",
                     "rabbitmq-watchdog",
                 ])
                 .arg(pgid.to_string())
