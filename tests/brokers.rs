@@ -26,7 +26,7 @@ use common::*;
 /// `mqtt-scan ARGS -b URL` with this test's topics.
 fn run(b: &Broker, args: &[&str]) -> std::process::Output {
     let mut all: Vec<String> = args.iter().map(|&a| a.to_owned()).collect();
-    if !args.iter().any(|&a| a == "-t") {
+    if !args.contains(&"-t") {
         all.extend(b.topic_args());
     }
     let all: Vec<&str> = all.iter().map(String::as_str).collect();
@@ -452,12 +452,12 @@ mod cases {
             .args(["-t", &filter, "-F", "%t", "-W", "1"])
             .output()
             .unwrap();
-        let strays = stdout(&raw)
+        let outside = stdout(&raw)
             .lines()
             .filter(|t| !t.starts_with(&format!("{p}sensors/connected/s")))
             .count();
         eprintln!(
-            "strays: {} sent {strays} messages outside {filter} to mosquitto_sub",
+            "strays: {} sent {outside} messages outside {filter} to mosquitto_sub",
             b.kind.name()
         );
         for _ in 0..3 {

@@ -173,6 +173,7 @@ impl Broker {
         })
     }
 
+    #[allow(clippy::unused_self)] // every broker is on loopback; callers ask the broker
     pub fn host(&self) -> &'static str {
         "127.0.0.1"
     }
@@ -278,6 +279,7 @@ fn ci() -> bool {
 /// One line per missing broker and test binary, past the test harness's capture; a failure
 /// under CI.
 fn skip(kind: Kind) {
+    static SAID: Mutex<Option<HashSet<Kind>>> = Mutex::new(None);
     let line = format!("skipping {}: {}", kind.name(), kind.install());
     assert!(
         !ci(),
@@ -285,7 +287,6 @@ fn skip(kind: Kind) {
         kind.name(),
         kind.install()
     );
-    static SAID: Mutex<Option<HashSet<Kind>>> = Mutex::new(None);
     let mut said = SAID
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
