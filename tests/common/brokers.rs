@@ -280,7 +280,7 @@ fn ci() -> bool {
 /// under CI.
 fn skip(kind: Kind) {
     static SAID: Mutex<Option<HashSet<Kind>>> = Mutex::new(None);
-    let line = format!("skipping {}: {}", kind.name(), kind.install());
+    let line = format!("skipping {}: run {}", kind.name(), kind.install());
     assert!(
         !ci(),
         "CI=true and {} is not installed: {}",
@@ -383,7 +383,7 @@ pub fn example(name: &str) -> PathBuf {
         .insert(name.to_owned())
     {
         let mut cargo = Command::new(env!("CARGO"));
-        cargo.args(["build", "--quiet", "--example", name]);
+        cargo.args(["build", "--quiet", "--locked", "--example", name]);
         if dir.ends_with("release") {
             cargo.arg("--release");
         }
