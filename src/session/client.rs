@@ -295,7 +295,7 @@ impl EventLoop {
                     v5::mqttbytes::v5::Packet::PubAck(a) => Net::PubAck {
                         pkid: a.pkid,
                         // 0x10 "No matching subscribers" is a success too (MQTT 5 §3.4.2.1):
-                        // mosquitto and rmqtt send it when nobody listens right now.
+                        // mosquitto sends it for a status nobody is subscribed to right now.
                         ok: matches!(
                             a.reason,
                             v5::mqttbytes::v5::PubAckReason::Success
