@@ -165,3 +165,47 @@ fn the_man_page_is_roff_naming_every_subcommand() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("mqtt-scan"));
     }
 }
+
+#[test]
+fn the_largest_fleet_is_listed_whole_from_outside() {
+    // rumqttd drops the retained messages past `max_outgoing_packet_count` for a new
+    // subscriber (200 in its own rumqttd.toml): the demo's broker must hold room for all.
+    let mut demo = Command::new(BIN)
+        .args([
+            "demo",
+            "--devices",
+            "1000",
+            "--duration",
+            "60s",
+            "--format",
+            "jsonl",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(demo.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("mqtt://"))
+        .unwrap()
+        .to_owned();
+    // Five devices in six use the default topic; the sixth is Tasmota's.
+    let plain = (0..1000).filter(|i| i % 6 != 5).count();
+    let total = wait_for("every status listed", Duration::from_secs(30), || {
+        let out = Command::new(BIN)
+            .args(["list", "--json", "-b", &url])
+            .output()
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let total = doc["summary"]["total"].as_u64()?;
+        (total >= 200)
+            .then_some(total)
+            .filter(|&t| t == plain as u64)
+    });
+    assert_eq!(total, plain as u64);
+    let _ = demo.kill();
+    let _ = demo.wait();
+}

@@ -19,6 +19,9 @@ use crate::status::{Pattern, SortKey, Source, Vocabulary};
 /// One pass of the fleet's story; then it starts again.
 const CYCLE: Duration = Duration::from_secs(60);
 
+/// Room for every status of the largest fleet (`--devices` is at most 1,000), with margin.
+const MAX_RETAINED_PER_SUBSCRIPTION: u64 = 10_000;
+
 pub async fn run(base: &Connection, args: &DemoArgs, color: ColorChoice) -> anyhow::Result<Exit> {
     let addr = start_broker()?;
     let url = format!("mqtt://{addr}");
@@ -121,7 +124,10 @@ fn start_broker() -> anyhow::Result<SocketAddr> {
         id: 0,
         router: rumqttd::RouterConfig {
             max_connections: 10_010,
-            max_outgoing_packet_count: 200,
+            // rumqttd sends a new subscriber at most this many retained messages and drops
+            // the rest ("for now, we just try to read all messages and drop the excess
+            // ones", rumqttd 0.20 src/router/routing.rs); its own rumqttd.toml says 200.
+            max_outgoing_packet_count: MAX_RETAINED_PER_SUBSCRIPTION,
             max_segment_size: 100 * 1024 * 1024,
             max_segment_count: 10,
             custom_segment: None,

@@ -201,13 +201,12 @@ async fn run(
                 shared.disconnect();
             }
             Ok(Net::Disconnecting) => {
-                // DISCONNECT is on the wire. Wait (briefly) for the broker to close the
-                // socket rather than drop it with data unread, which could reset it; and
-                // stop there: polling on would reconnect.
-                let _ = timeout(Duration::from_secs(1), async {
-                    while event_loop.poll(&ctx, true).await.is_ok() {}
-                })
-                .await;
+                // DISCONNECT is flushed to the socket (rumqttc reports it after the flush).
+                // The broker should close now, but some never do (rmqtt 0.24 waits for us):
+                // read what still arrives, so closing with data unread does not reset the
+                // connection, and close our side once the line is quiet. Never poll past
+                // that: polling on would reconnect.
+                drain(&mut event_loop, &ctx).await;
                 return Ok(());
             }
             Ok(_) => {}
@@ -228,6 +227,17 @@ async fn run(
             }
         }
     }
+}
+
+/// After our DISCONNECT: returns when the broker closes the connection, when nothing has
+/// arrived for [`QUIET`], or after [`LINGER`] at most.
+async fn drain(event_loop: &mut EventLoop, ctx: &Context) {
+    const QUIET: Duration = Duration::from_millis(50);
+    const LINGER: Duration = Duration::from_secs(1);
+    let _ = timeout(LINGER, async {
+        while let Ok(Ok(_)) = timeout(QUIET, event_loop.poll(ctx, true)).await {}
+    })
+    .await;
 }
 
 /// The local address the system would use to reach the broker (a connected UDP socket

@@ -294,7 +294,13 @@ impl EventLoop {
                     },
                     v5::mqttbytes::v5::Packet::PubAck(a) => Net::PubAck {
                         pkid: a.pkid,
-                        ok: a.reason == v5::mqttbytes::v5::PubAckReason::Success,
+                        // 0x10 "No matching subscribers" is a success too (MQTT 5 §3.4.2.1):
+                        // mosquitto sends it for a status nobody is subscribed to right now.
+                        ok: matches!(
+                            a.reason,
+                            v5::mqttbytes::v5::PubAckReason::Success
+                                | v5::mqttbytes::v5::PubAckReason::NoMatchingSubscribers
+                        ),
                     },
                     v5::mqttbytes::v5::Packet::Disconnect(d) => {
                         return Err(format!(

@@ -299,6 +299,8 @@ pub fn wait_for<T>(what: &str, deadline: Duration, mut f: impl FnMut() -> Option
     }
 }
 
+pub mod brokers;
+
 #[path = "../../examples/seed.rs"]
 mod seeder;
 
