@@ -18,7 +18,7 @@ retained statuses `sensors/connected/dev{i}` at QoS 1 with the project's seeder,
 
 Brokers: mosquitto (apt), aedes (AEDES_DIR: a directory with node_modules/aedes, default
 tests/brokers/aedes), amqtt (AMQTT, default target/amqtt-venv/bin/amqtt), rabbitmq (apt
-rabbitmq-server), rumqttd (examples/rumqttd_broker), rmqtt (RMQTT, default
+rabbitmq-server), rumqttd (examples/rumqttd), rmqtt (RMQTT, default
 target/rmqtt/release/rmqtt-test-broker, built from tests/brokers/rmqtt). A broker that is
 not installed is skipped with one line.
 RabbitMQ delivers retained messages only to exact-topic subscriptions: there the order
@@ -197,11 +197,11 @@ class RabbitMQ(Broker):
 
 class Rumqttd(Broker):
     name = "rumqttd"
-    EXE = os.path.join(EXAMPLES, "rumqttd_broker")
+    EXE = os.path.join(EXAMPLES, "rumqttd")
 
     @classmethod
     def missing(cls):
-        return None if os.path.exists(cls.EXE) else "cargo build --release --example rumqttd_broker"
+        return None if os.path.exists(cls.EXE) else "cargo build --release --example rumqttd"
 
     def command(self):
         return [self.EXE, str(self.port)], None

@@ -1,5 +1,6 @@
 //! rumqttd (the demo's embedded broker) as a process of its own, for the interop tests
-//! (tests/brokers.rs), which start it on a free loopback port and stop it by its pid.
+//! (tests/brokers.rs) and the broker benchmarks (benches/brokers.py), which start it on a
+//! free loopback port and stop it by its pid.
 //!
 //! ```text
 //! cargo run --example rumqttd -- PORT [V5_PORT]

@@ -428,7 +428,7 @@ fn a_broker_that_never_answers_connect_times_out() {
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).starts_with(&format!(
-            "mqtt-scan: no answer from 127.0.0.1:{port} within 700ms"
+            "mqtt-scan: 127.0.0.1:{port} accepted the connection but sent no CONNACK within 700ms"
         )),
         "{}",
         stderr(&out)

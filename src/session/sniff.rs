@@ -93,9 +93,28 @@ pub(super) async fn first_answer<T>(
             why = mqtt5_unanswered(ctx) => Err(why),
         }
     };
-    timeout(ctx.connect_timeout, race)
+    match timeout(ctx.connect_timeout, race).await {
+        Ok(answer) => answer,
+        Err(_) if accepts(ctx).await => Err(format!(
+            "{} accepted the connection but sent no CONNACK within {}: a busy broker (raise --connect-timeout), or a port that wants TLS (mqtts://)",
+            ctx.host_port,
+            humantime::format_duration(ctx.connect_timeout)
+        )),
+        Err(_) => Err(super::errors::timeout_message(ctx)),
+    }
+}
+
+/// Whether a plain TCP connection to the port opens within half a second (for plain MQTT:
+/// over TLS or WebSockets the handshake may be what hangs).
+async fn accepts(ctx: &Context) -> bool {
+    !ctx.tls
+        && !ctx.websocket
+        && timeout(
+            Duration::from_millis(500),
+            TcpStream::connect(&ctx.host_port),
+        )
         .await
-        .map_err(|_| super::errors::timeout_message(ctx))?
+        .is_ok_and(|c| c.is_ok())
 }
 
 /// Waits for a broker that has not answered an MQTT 5 CONNECT: after a second (half the
