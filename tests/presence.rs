@@ -4,17 +4,16 @@
 //!
 //! mosquitto refuses client publishes to `$SYS/...` (its log: `Denied PUBLISH ...
 //! '$SYS/brokers/connected'`), so the `$SYS` presets' payloads go to an aedes of the
-//! test's own that allows them; `$aws/...` goes to mosquitto. aedes's own events come from
-//! a real aedes with its default settings. Without node and aedes those tests print one
-//! line and pass (see `Aedes::start`).
+//! test's own that allows them (tests/common/brokers.rs); `$aws/...` goes to mosquitto.
+//! aedes's own events come from a real aedes with its default settings. Without node and
+//! aedes those tests print one line and pass (under `CI=true` they fail).
 
 mod common;
 
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::brokers::{Broker, Kind};
 use common::*;
 use serde_json::json;
 
@@ -221,124 +220,11 @@ fn presets_list_the_event_presets_and_how_they_name() {
     }
 }
 
-/// An aedes broker of the test's own (node and the aedes package), on a free loopback
-/// port, stopped by its pid on drop. `allow_sys` lets clients publish to `$SYS/...`, so a
-/// test can play another broker's events. Its stdout says `subscribe CLIENT TOPIC` for
-/// each subscription (for tests to wait on).
-///
-/// For the lead: the aedes fixture in tests/common may replace this; what the tests need
-/// is the port, the subscriptions seen, and `allow_sys`.
-struct Aedes {
-    port: u16,
-    child: Child,
-    seen: Arc<Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Aedes {
-    /// None (after one printed line) when node or aedes is missing.
-    fn start(allow_sys: bool) -> Option<Self> {
-        let module = aedes_module()?;
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let authorize = if allow_sys {
-            "authorizePublish: (client, packet, cb) => cb(null),"
-        } else {
-            ""
-        };
-        let script = format!(
-            "import net from 'node:net'\n\
-             import {{ Aedes }} from '{module}'\n\
-             const broker = await Aedes.createBroker({{ {authorize} }})\n\
-             broker.on('subscribe', (subs, client) => {{\n\
-               for (const s of subs) console.log('subscribe', client ? client.id : '-', s.topic)\n\
-             }})\n\
-             net.createServer(broker.handle).listen({port}, '127.0.0.1', () => console.log('ready'))\n"
-        );
-        let path = write(dir.path(), "broker.mjs", script);
-        let mut child = Command::new("node")
-            .arg(&path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .ok()?;
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let sink = seen.clone();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let broker = Self {
-            port,
-            child,
-            seen,
-            _dir: dir,
-        };
-        broker.wait_line("aedes to listen", |l| l == "ready");
-        Some(broker)
-    }
-
-    fn url(&self) -> String {
-        format!("mqtt://127.0.0.1:{}", self.port)
-    }
-
-    fn wait_line(&self, what: &str, pred: impl Fn(&str) -> bool) {
-        wait_for(what, Duration::from_secs(20), || {
-            self.seen
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|l| pred(l))
-                .then_some(())
-        });
-    }
-
-    /// Waits until some client subscribed to `filter`.
-    fn wait_subscribed(&self, filter: &str) {
-        self.wait_line(&format!("a subscription to {filter}"), |l| {
-            l.starts_with("subscribe ") && l.ends_with(&format!(" {filter}"))
-        });
-    }
-}
-
-impl Drop for Aedes {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// aedes's entry module, as a file URL: `MQTT_SCAN_AEDES` (a directory holding
-/// node_modules/aedes), else tests/node_modules, else /tmp/aedes.
-fn aedes_module() -> Option<String> {
-    let node = Command::new("node").arg("--version").output();
-    let mut dirs: Vec<std::path::PathBuf> = Vec::new();
-    if let Some(d) = std::env::var_os("MQTT_SCAN_AEDES") {
-        dirs.push(d.into());
-    }
-    dirs.push(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests"));
-    dirs.push("/tmp/aedes".into());
-    let found = dirs
-        .iter()
-        .map(|d| d.join("node_modules/aedes/aedes.js"))
-        .find(|p| p.is_file());
-    match (node, found) {
-        (Ok(o), Some(path)) if o.status.success() => Some(format!("file://{}", path.display())),
-        _ => {
-            println!(
-                "skipped: no aedes (install node and `npm install aedes` in tests/, or set MQTT_SCAN_AEDES)"
-            );
-            None
-        }
-    }
-}
-
 #[test]
 fn emqx_rmqtt_and_nanomq_events_in_watch() {
-    let Some(b) = Aedes::start(true) else { return };
+    let Some(b) = Broker::aedes_allowing_sys() else {
+        return;
+    };
     let w = Watch::start(&b.url(), &["--preset", "emqx", "--preset", "nanomq"]);
     b.wait_subscribed("$SYS/brokers/disconnected");
     let at = now_ms();
@@ -428,7 +314,7 @@ fn emqx_rmqtt_and_nanomq_events_in_watch() {
 fn aedes_own_client_events_in_watch() {
     // A real aedes, default settings: it publishes `$SYS/<id>/new/clients` and
     // `.../disconnect/clients` with the client id as the payload.
-    let Some(b) = Aedes::start(false) else { return };
+    let b = broker_or_skip!(Kind::Aedes);
     let w = Watch::start(&b.url(), &["--preset", "aedes"]);
     b.wait_subscribed("$SYS/+/disconnect/clients");
     // Another scanner's snapshot comes and goes: no row.
@@ -445,4 +331,65 @@ fn aedes_own_client_events_in_watch() {
         .filter_map(|e| e["name"].as_str().map(str::to_owned))
         .collect();
     assert_eq!(names, ["sensor-7", "sensor-7"], "{:?}", w.lines());
+}
+
+#[test]
+fn rmqtt_own_client_events_in_watch() {
+    // A real rmqtt (tests/brokers/rmqtt) with its sys-topic plugin: it publishes
+    // `$SYS/brokers/<node>/clients/<id>/connected` and `.../disconnected`, JSON with the
+    // client's socket address and, on disconnect, the reason.
+    let b = broker_or_skip!(Kind::Rmqtt);
+    let w = Watch::start(&b.url(), &["--preset", "rmqtt"]);
+    // rmqtt logs no subscriptions: a client comes and goes until the watcher sees one.
+    wait_for(
+        "the watcher to see a client",
+        Duration::from_secs(20),
+        || {
+            publish(b.port, "plain/topic", b"hello", Some("first-dev"));
+            let end = std::time::Instant::now() + Duration::from_millis(500);
+            while std::time::Instant::now() < end {
+                if w.events()
+                    .iter()
+                    .any(|e| is_change(e, "first-dev", "online"))
+                {
+                    return Some(());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            None
+        },
+    );
+    // Killed even when an assertion fails first.
+    let mut sub = Killed(
+        Command::new("mosquitto_sub")
+            .args(["-h", "127.0.0.1", "-p", &b.port.to_string()])
+            .args(["-i", "meter-9", "-t", "x/y"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let on = change(&w, "meter-9", "online");
+    assert!(on["payload"].to_string().contains("ipaddress"), "{on}");
+    sub.0.kill().unwrap();
+    sub.0.wait().unwrap();
+    let off = change(&w, "meter-9", "offline");
+    assert!(off["payload"].to_string().contains("reason"), "{off}");
+    // Our own connections (generated ids) never became rows.
+    assert!(
+        w.events()
+            .iter()
+            .all(|e| !e["name"].as_str().unwrap_or("").starts_with("mqtt-scan-")),
+        "{:?}",
+        w.lines()
+    );
+}
+
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -139,6 +139,16 @@ impl Broker {
     /// Starts a broker of `kind`; None (after one line on stderr) when it is not installed
     /// and CI is not set.
     pub fn start(kind: Kind) -> Option<Self> {
+        Self::start_with(kind, &[])
+    }
+
+    /// aedes that lets clients publish under `$SYS` (its default `authorizePublish` refuses
+    /// them), so a test can play another broker's client events.
+    pub fn aedes_allowing_sys() -> Option<Self> {
+        Self::start_with(Kind::Aedes, &["--allow-sys"])
+    }
+
+    fn start_with(kind: Kind, extra: &[&str]) -> Option<Self> {
         if !kind.installed() {
             skip(kind);
             return None;
@@ -153,7 +163,7 @@ impl Broker {
                 Server::Shared(RabbitNode::shared())
             }
             _ => {
-                let (process, v5) = spawn_process(kind);
+                let (process, v5) = spawn_process(kind, extra);
                 v5_port = v5_port.map(|_| v5);
                 Server::Process(process)
             }
@@ -221,6 +231,21 @@ impl Broker {
     /// A retained status at QoS 1 for client `name`.
     pub fn retain(&self, name: &str, payload: &str) {
         self.pub_cmd(&["-r", "-q", "1", "-t", &self.topic(name), "-m", payload]);
+    }
+
+    /// Waits until some client subscribed to `filter` (aedes logs each subscription).
+    pub fn wait_subscribed(&self, filter: &str) {
+        let line = format!(" {filter}\n");
+        super::wait_for(
+            &format!("a subscription to {filter} on {}", self.kind.name()),
+            Duration::from_secs(20),
+            || {
+                self.log_text()
+                    .lines()
+                    .any(|l| l.starts_with("subscribe ") && format!("{l}\n").ends_with(&line))
+                    .then_some(())
+            },
+        );
     }
 
     /// What the broker logged so far (mosquitto, processes; RabbitMQ: its node's log).
@@ -297,7 +322,7 @@ fn skip(kind: Kind) {
 
 /// Starts aedes, amqtt, rumqttd or rmqtt on free ports; returns it and its MQTT 5 port (0:
 /// the same port).
-fn spawn_process(kind: Kind) -> (Process, u16) {
+fn spawn_process(kind: Kind, extra: &[&str]) -> (Process, u16) {
     let mut last_log = String::new();
     // A port taken by another test between free_port() and the bind: try new ones.
     for _ in 0..3 {
@@ -313,7 +338,8 @@ fn spawn_process(kind: Kind) -> (Process, u16) {
             Kind::Aedes => {
                 let mut c = Command::new("node");
                 c.arg(repo().join("tests/brokers/aedes/server.js"))
-                    .arg(port.to_string());
+                    .arg(port.to_string())
+                    .args(extra);
                 c
             }
             Kind::Amqtt => {
