@@ -10,29 +10,13 @@
 //! both listen. The settings are the demo's (src/commands/demo.rs), with room for
 //! 20,000 retained messages per subscription.
 
-use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-/// The tests list 10,000 retained statuses; the demo's broker allows as many.
-const MAX_RETAINED_PER_SUBSCRIPTION: u64 = 20_000;
+use mqtt_scan::commands::demo::rumqttd_config;
 
-fn server(name: &str, listen: SocketAddr) -> rumqttd::ServerSettings {
-    rumqttd::ServerSettings {
-        name: name.into(),
-        listen,
-        tls: None,
-        next_connection_delay_ms: 1,
-        connections: rumqttd::ConnectionSettings {
-            connection_timeout_ms: 5000,
-            max_payload_size: 1 << 20,
-            max_inflight_count: 100,
-            auth: None,
-            external_auth: None,
-            dynamic_filters: true,
-        },
-    }
-}
+/// The tests list 10,000 retained statuses: room for twice as many.
+const MAX_RETAINED_PER_SUBSCRIPTION: u64 = 20_000;
 
 fn main() {
     let ports: Vec<u16> = std::env::args()
@@ -45,29 +29,7 @@ fn main() {
     };
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let v5 = ports.get(1).map(|&p| SocketAddr::from(([127, 0, 0, 1], p)));
-    let config = rumqttd::Config {
-        id: 0,
-        router: rumqttd::RouterConfig {
-            max_connections: 10_010,
-            // rumqttd sends a new subscriber at most this many retained messages and drops
-            // the rest ("for now, we just try to read all messages and drop the excess
-            // ones", rumqttd 0.20 src/router/routing.rs); its own rumqttd.toml says 200.
-            max_outgoing_packet_count: MAX_RETAINED_PER_SUBSCRIPTION,
-            max_segment_size: 100 * 1024 * 1024,
-            max_segment_count: 10,
-            custom_segment: None,
-            initialized_filters: None,
-            shared_subscriptions_strategy: rumqttd::Strategy::default(),
-        },
-        v4: Some(HashMap::from([("v4".to_owned(), server("v4", addr))])),
-        v5: v5.map(|a| HashMap::from([("v5".to_owned(), server("v5", a))])),
-        ws: None,
-        cluster: None,
-        console: None,
-        bridge: None,
-        prometheus: None,
-        metrics: None,
-    };
+    let config = rumqttd_config(addr, v5, MAX_RETAINED_PER_SUBSCRIPTION);
     std::thread::spawn(move || {
         let mut broker = rumqttd::Broker::new(config);
         if let Err(e) = broker.start() {

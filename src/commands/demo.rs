@@ -103,12 +103,18 @@ fn demo_sources() -> Vec<Source> {
     sources
 }
 
-/// rumqttd in threads of its own, on a free loopback port; returns once it accepts.
-fn start_broker() -> anyhow::Result<SocketAddr> {
-    let addr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-    let server = rumqttd::ServerSettings {
-        name: "demo".into(),
-        listen: addr,
+/// The demo's rumqttd settings: MQTT 3.1.1 on `v4` and, when given, MQTT 5 on `v5` (rumqttd
+/// serves each version on listeners of its own), with room for `max_retained` retained
+/// messages per subscription. Also the broker of the tests and benchmarks
+/// (examples/rumqttd.rs).
+pub fn rumqttd_config(
+    v4: SocketAddr,
+    v5: Option<SocketAddr>,
+    max_retained: u64,
+) -> rumqttd::Config {
+    let server = |name: &str, listen| rumqttd::ServerSettings {
+        name: name.into(),
+        listen,
         tls: None,
         next_connection_delay_ms: 1,
         connections: rumqttd::ConnectionSettings {
@@ -120,29 +126,35 @@ fn start_broker() -> anyhow::Result<SocketAddr> {
             dynamic_filters: true,
         },
     };
-    let config = rumqttd::Config {
+    rumqttd::Config {
         id: 0,
         router: rumqttd::RouterConfig {
             max_connections: 10_010,
             // rumqttd sends a new subscriber at most this many retained messages and drops
             // the rest ("for now, we just try to read all messages and drop the excess
             // ones", rumqttd 0.20 src/router/routing.rs); its own rumqttd.toml says 200.
-            max_outgoing_packet_count: MAX_RETAINED_PER_SUBSCRIPTION,
+            max_outgoing_packet_count: max_retained,
             max_segment_size: 100 * 1024 * 1024,
             max_segment_count: 10,
             custom_segment: None,
             initialized_filters: None,
             shared_subscriptions_strategy: rumqttd::Strategy::default(),
         },
-        v4: Some(HashMap::from([("demo".to_owned(), server)])),
-        v5: None,
+        v4: Some(HashMap::from([("v4".to_owned(), server("v4", v4))])),
+        v5: v5.map(|a| HashMap::from([("v5".to_owned(), server("v5", a))])),
         ws: None,
         cluster: None,
         console: None,
         bridge: None,
         prometheus: None,
         metrics: None,
-    };
+    }
+}
+
+/// rumqttd in threads of its own, on a free loopback port; returns once it accepts.
+fn start_broker() -> anyhow::Result<SocketAddr> {
+    let addr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let config = rumqttd_config(addr, None, MAX_RETAINED_PER_SUBSCRIPTION);
     std::thread::spawn(move || {
         let mut broker = rumqttd::Broker::new(config);
         if let Err(e) = broker.start() {
