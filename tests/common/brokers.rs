@@ -215,17 +215,7 @@ impl Broker {
 
     /// `mosquitto_pub` (libmosquitto) against this broker.
     pub fn pub_cmd(&self, args: &[&str]) {
-        let out = Command::new("mosquitto_pub")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "mosquitto_pub {args:?} on {}: {}",
-            self.kind.name(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        super::mosquitto_pub(self.port, args);
     }
 
     /// A retained status at QoS 1 for client `name`.

@@ -140,16 +140,7 @@ impl Mosquitto {
 
     /// `mosquitto_pub` (libmosquitto) with the given extra arguments.
     pub fn pub_cmd(&self, args: &[&str]) {
-        let out = Command::new("mosquitto_pub")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "mosquitto_pub {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        mosquitto_pub(self.port, args);
     }
 
     /// `mosquitto_sub` (libmosquitto) against this broker, with the given extra arguments.
@@ -231,6 +222,20 @@ fn launch(conf: &Path, log: &Path, port: u16) -> Option<Child> {
 }
 
 /// `mqtt-scan` with the broker set.
+/// `mosquitto_pub` (libmosquitto) to the broker on this loopback port; it must succeed.
+pub fn mosquitto_pub(port: u16, args: &[&str]) {
+    let out = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "mosquitto_pub {args:?} (port {port}): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub fn scan(broker: &str, args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
