@@ -236,7 +236,9 @@ fn a_reader_too_slow_for_the_stream_is_told_it_lost_events() {
 
 #[test]
 fn readyz_waits_for_the_snapshot_and_follows_the_broker() {
-    let mut m = Mosquitto::start();
+    // The statuses survive the broker's restart: the re-sync changes nothing, and readiness
+    // must come back all the same.
+    let mut m = persistent_broker();
     m.retain("sensors/connected/sensor1", "1");
     // The broker's CONNACK held back 2 s on every connection: serve is up, not ready.
     let proxy = delaying_proxy(m.port, Duration::from_secs(2));

@@ -151,7 +151,8 @@ impl Hub {
         }
     }
 
-    fn update_readiness(&mut self, w: &Watcher) {
+    /// `/readyz` from the watcher's state: connected, first snapshot done, not stale.
+    pub fn update_readiness(&mut self, w: &Watcher) {
         let (ready, reason) = match (&w.link, self.first) {
             (Link::Reconnecting { attempt, reason }, _) => (
                 false,

@@ -30,6 +30,9 @@ use crate::tls::io_reason;
 /// How long the open connections get to finish at shutdown.
 const DRAIN: Duration = Duration::from_secs(5);
 
+/// How often readiness is looked at besides after each batch of happenings.
+const READINESS_TICK: Duration = Duration::from_millis(200);
+
 pub async fn run(conn: &Connection, scan: &Scan, args: &ServeArgs) -> anyhow::Result<Exit> {
     // SIGINT and SIGTERM end it gracefully. Not SIGHUP: a service outlives its terminal
     // (and `nohup` must keep working).
@@ -99,6 +102,10 @@ pub async fn run(conn: &Connection, scan: &Scan, args: &ServeArgs) -> anyhow::Re
     let result = match started {
         Ok(Some(mut w)) => {
             hub.connected();
+            // A re-sync that changed nothing returns nothing from `next()`: readiness is
+            // also looked at on a clock.
+            let mut tick = tokio::time::interval(READINESS_TICK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let result = loop {
                 tokio::select! {
                     next = w.next() => match next {
@@ -113,6 +120,7 @@ pub async fn run(conn: &Connection, scan: &Scan, args: &ServeArgs) -> anyhow::Re
                         Err(e) => break Err(e),
                     },
                     Some(req) = inbox.recv() => hub.answer(req, Some(&w), &empty),
+                    _ = tick.tick() => hub.update_readiness(&w),
                     _ = term.recv() => break Ok(Exit::Success),
                     _ = int.recv() => break Ok(Exit::Success),
                     end = &mut server => break Err(server_ended(end)),
