@@ -439,4 +439,23 @@ fn a_real_prometheus_scrapes_each_clients_up_value() {
             .filter(|r| r.first().is_some_and(|(_, v)| v == "3"))
     });
     assert_eq!(totals.len(), 1);
+
+    // The README's PromQL examples are queries Prometheus accepts.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let block = readme
+        .split("```promql\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let examples: Vec<&str> = block
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
+    assert!(examples.len() >= 4, "{block}");
+    for q in examples {
+        assert!(query(q).is_some(), "Prometheus refused the README's {q}");
+    }
 }
