@@ -281,6 +281,24 @@ fn readyz_waits_for_the_snapshot_and_follows_the_broker() {
 }
 
 #[test]
+fn readyz_is_503_while_the_first_snapshot_is_under_way() {
+    let m = Mosquitto::start();
+    m.retain("sensors/connected/sensor1", "1");
+    // The CONNACK (4 bytes) passes, then the broker goes silent: connected, no snapshot.
+    let proxy = stalling_proxy(m.port, 4);
+    let s = Serve::start(&format!("mqtt://127.0.0.1:{proxy}"), &["--wait", "60s"]);
+    let r = wait_for("the snapshot phase", Duration::from_secs(10), || {
+        let (status, r) = s.json("/readyz");
+        assert_eq!(status, 503, "{r}");
+        (r["reason"] == "waiting for the first retained snapshot").then_some(r)
+    });
+    assert_eq!(r["ready"], false);
+    let (_, doc) = s.json("/api/clients");
+    assert_eq!(doc["complete"], false);
+    assert!(s.get("/metrics").body.contains("\nmqtt_scan_broker_up 1\n"));
+}
+
+#[test]
 fn sigterm_and_ctrl_c_end_it_cleanly_even_with_a_stream_open() {
     let m = Mosquitto::start();
     m.retain("sensors/connected/sensor1", "1");
@@ -297,6 +315,11 @@ fn sigterm_and_ctrl_c_end_it_cleanly_even_with_a_stream_open() {
             sse.ended().then_some(())
         });
     }
+    // While still connecting (the CONNACK held back) too.
+    let proxy = delaying_proxy(m.port, Duration::from_secs(30));
+    let mut s = Serve::start(&format!("mqtt://127.0.0.1:{proxy}"), &[]);
+    assert_eq!(s.get("/readyz").status, 503);
+    assert_eq!(s.signal("TERM").code(), Some(0), "{:?}", s.errors());
 }
 
 #[test]

@@ -6,6 +6,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::{broadcast, oneshot, watch};
 
@@ -13,7 +14,7 @@ use super::metrics::Metrics;
 use crate::commands::watch::core::{Happening, Link, Watcher};
 use crate::render::events::BrokerEvent;
 use crate::render::{self, json};
-use crate::status::{Change, Registry, Row, SortKey, State};
+use crate::status::{Change, Payload, Registry, Row, SortKey, State};
 
 /// Event-stream batches kept for SSE readers that fall behind (each batch is what one
 /// `next()` returned: at most a few hundred lines, or the first snapshot).
@@ -63,7 +64,7 @@ pub struct Hub {
     /// The number of the next event line.
     seq: u64,
     ready: watch::Sender<Readiness>,
-    transitions: HashMap<String, VecDeque<Change>>,
+    transitions: HashMap<Box<str>, VecDeque<Transition>>,
     keep: usize,
     /// The first snapshot is done (and whether it was complete).
     first: Option<bool>,
@@ -141,13 +142,23 @@ impl Hub {
         lines.push(to_line(c));
         self.metrics.on_change(&c.name, registry.get(&c.name));
         if c.to.is_none() {
-            self.transitions.remove(&c.name);
+            self.transitions.remove(c.name.as_str());
         } else if self.keep > 0 {
-            let kept = self.transitions.entry(c.name.clone()).or_default();
+            let kept = self
+                .transitions
+                .entry(c.name.as_str().into())
+                .or_insert_with(|| VecDeque::with_capacity(1));
             if kept.len() >= self.keep {
                 kept.pop_front();
             }
-            kept.push_back(c.clone());
+            kept.push_back(Transition {
+                time: c.time,
+                from: c.from,
+                to: c.to,
+                topic: c.topic.as_str().into(),
+                payload: c.payload.clone(),
+                retained: c.retained,
+            });
         }
     }
 
@@ -227,7 +238,8 @@ impl Hub {
             summary: registry.summary(),
             clients: registry.rows(sort, only),
         };
-        let mut out = Vec::with_capacity(256 * registry.len() + 512);
+        // About what a row takes in the pretty document: one allocation, no regrowth.
+        let mut out = Vec::with_capacity(340 * registry.len() + 512);
         // Writing to a Vec cannot fail.
         let _ = json::document(&scan, &mut out);
         out
@@ -237,12 +249,12 @@ impl Hub {
         #[derive(Serialize)]
         struct Client<'a> {
             client: &'a Row,
-            transitions: Vec<&'a Change>,
+            transitions: Vec<Change>,
         }
         let transitions = self
             .transitions
             .get(&*row.name)
-            .map(|t| t.iter().collect())
+            .map(|t| t.iter().map(|t| t.change(&row.name)).collect())
             .unwrap_or_default();
         let mut out = Vec::new();
         let _ = json::line(
@@ -258,6 +270,31 @@ impl Hub {
     /// The lagged-reader counter, for the HTTP side.
     pub fn lagged_counter(&self) -> prometheus_client::metrics::counter::Counter {
         self.metrics.lagged.clone()
+    }
+}
+
+/// A change as kept per client: the change line without the name (the key), in less room
+/// (at 100,000 clients every byte here is 100 kB).
+struct Transition {
+    time: DateTime<Utc>,
+    from: Option<State>,
+    to: Option<State>,
+    topic: Box<str>,
+    payload: Payload,
+    retained: bool,
+}
+
+impl Transition {
+    fn change(&self, name: &str) -> Change {
+        Change {
+            time: self.time,
+            name: name.to_owned(),
+            from: self.from,
+            to: self.to,
+            topic: self.topic.to_string(),
+            payload: self.payload.clone(),
+            retained: self.retained,
+        }
     }
 }
 
