@@ -127,6 +127,36 @@ fn api_clients_is_the_list_document_and_a_client_has_its_row_and_transitions() {
 }
 
 #[test]
+fn presets_and_a_persistent_session_serve_like_list() {
+    let m = Mosquitto::start();
+    m.retain("tele/plug-1/LWT", "Online");
+    m.retain("tele/plug-2/LWT", "Offline");
+    let s = Serve::start(
+        &m.url(),
+        &["--preset", "tasmota", "--session", "serve-test"],
+    );
+    s.wait_ready();
+    let served = s.get("/api/clients").body;
+    let listed = scan(
+        &m.url(),
+        &["list", "--preset", "tasmota", "--format", "json"],
+    );
+    assert_eq!(untimed(&served), untimed(&stdout(&listed)));
+    let metrics = s.get("/metrics").body;
+    for line in [
+        "mqtt_scan_client_up{client=\"plug-1\",source=\"tasmota\"} 1",
+        "mqtt_scan_client_up{client=\"plug-2\",source=\"tasmota\"} 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+    // The session's live side carries a change.
+    m.retain("tele/plug-2/LWT", "Online");
+    wait_for("plug-2 online", Duration::from_secs(10), || {
+        (s.json("/api/clients/plug-2").1["client"]["state"] == "online").then_some(())
+    });
+}
+
+#[test]
 fn the_event_stream_is_watchs_and_shows_a_killed_client_going_offline() {
     let m = Mosquitto::start();
     m.retain("sensors/connected/a-old", "0");
