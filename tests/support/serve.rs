@@ -246,6 +246,11 @@ impl Sse {
         self.events.lock().unwrap().clone()
     }
 
+    /// Looks at the events so far without copying them (a flood is hundreds of thousands).
+    pub fn with_events<T>(&self, f: impl FnOnce(&[SseEvent]) -> T) -> T {
+        f(&self.events.lock().unwrap())
+    }
+
     /// The `data:` of the plain (`message`) events, parsed.
     pub fn messages(&self) -> Vec<serde_json::Value> {
         self.events()
