@@ -6,10 +6,11 @@ project's seeder (every 10th offline), starts `serve` (release build) on a free 
 that `/api/clients` holds exactly N clients, N/10 offline, complete, and is the same
 document as `list --format json` (times aside), then times in alternating runs (A, B, A, B,
 ...): A = `GET /api/clients` (the whole body read), B = `list --format json` (connect,
-snapshot of N, render). Then it times `GET /metrics` (classic text) with the default
+snapshot of N, render); then, paired in one process (examples/serve_render.rs), the same GET
+against `list`'s renderer over the same table. Then it times `GET /metrics` (classic text) with the default
 `--metrics-max-clients` and with every client exported, and reports serve's RSS.
 
-    cargo build --release --bin mqtt-scan --example seed
+    cargo build --release --bin mqtt-scan --example seed --example serve_render
     python3 benches/serve.py [--size 100000] [--runs 10] [--warmup 2]
 """
 
@@ -24,7 +25,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import BIN, SEED, Broker, run  # noqa: E402
+from e2e import BIN, ROOT, SEED, Broker, run  # noqa: E402
+
+RENDER = os.path.join(ROOT, "target", "release", "examples", "serve_render")
 
 
 def get(port, path):
@@ -84,9 +87,10 @@ def main():
     ap.add_argument("--serve-args", default="", help="extra flags for serve, space-separated")
     args = ap.parse_args()
     n = args.size
-    for path in (BIN, SEED):
+    for path in (BIN, SEED, RENDER):
         if not os.path.exists(path):
-            sys.exit(f"missing {path}: cargo build --release --bin mqtt-scan --example seed")
+            sys.exit(f"missing {path}: cargo build --release --bin mqtt-scan"
+                     " --example seed --example serve_render")
     broker = Broker()
     try:
         subprocess.run([SEED, "127.0.0.1", str(broker.port), str(n)], check=True,
@@ -120,6 +124,8 @@ def main():
             print(f"  GET /api/clients {ma*1000:.1f} ms [{min(ta)*1000:.1f}..{max(ta)*1000:.1f}]"
                   f"  list --format json {mb*1000:.1f} ms [{min(tb)*1000:.1f}..{max(tb)*1000:.1f}]"
                   f"  ratio {ma/mb:.3f}", flush=True)
+            # Paired in one process: the same GET against list's renderer over the same table.
+            subprocess.run([RENDER, str(serve.port), str(args.runs)], check=True)
             tm = [timed_get(serve.port, "/metrics") for _ in range(args.runs)]
             print(f"  GET /metrics (10,000 client series) "
                   f"{statistics.median(t for t, _ in tm)*1000:.1f} ms, {tm[0][1] / 2**20:.2f} MiB",

@@ -5,6 +5,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::{Path, Query, State as Shared};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -123,7 +124,14 @@ async fn clients(
         }
     }
     match ask(&app, |reply| Request::Clients { sort, only, reply }).await {
-        Ok(doc) => body(StatusCode::OK, JSON, doc),
+        Ok(doc) => {
+            let len = doc.len;
+            let pieces = stream::iter(doc.pieces.into_iter().map(Ok::<_, Infallible>));
+            let mut r = body(StatusCode::OK, JSON, Body::from_stream(pieces));
+            r.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            r
+        }
         Err(e) => e,
     }
 }

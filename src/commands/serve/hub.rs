@@ -6,6 +6,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::{broadcast, oneshot, watch};
@@ -40,7 +41,7 @@ pub enum Request {
     Clients {
         sort: SortKey,
         only: Option<State>,
-        reply: oneshot::Sender<Vec<u8>>,
+        reply: oneshot::Sender<Pieces>,
     },
     /// `/api/clients/{name}`: the row and its transitions, None for an unknown name.
     Client {
@@ -229,7 +230,7 @@ impl Hub {
         sort: SortKey,
         only: Option<State>,
         complete: bool,
-    ) -> Vec<u8> {
+    ) -> Pieces {
         let scan = render::Scan {
             broker: &self.broker,
             topics: &self.topics,
@@ -238,9 +239,8 @@ impl Hub {
             summary: registry.summary(),
             clients: registry.rows(sort, only),
         };
-        // About what a row takes in the pretty document: one allocation, no regrowth.
-        let mut out = Vec::with_capacity(340 * registry.len() + 512);
-        // Writing to a Vec cannot fail.
+        let mut out = Pieces::default();
+        // Writing to memory cannot fail.
         let _ = json::document(&scan, &mut out);
         out
     }
@@ -270,6 +270,30 @@ impl Hub {
     /// The lagged-reader counter, for the HTTP side.
     pub fn lagged_counter(&self) -> prometheus_client::metrics::counter::Counter {
         self.metrics.lagged.clone()
+    }
+}
+
+/// A document in the pieces the renderer writes (64 KiB each). One 32 MiB buffer per
+/// request would be fresh pages from the kernel every time (an allocation that size is
+/// mapped anew and faulted in page by page: 40% of the time at 100,000 clients); pieces of
+/// this size come from the allocator's heap. (Handing each piece to the HTTP side as it is
+/// written, to overlap render and transfer, measured slower on two cores: 37.6 ms against
+/// 30.7 ms at 100,000 clients.)
+#[derive(Default)]
+pub struct Pieces {
+    pub pieces: Vec<Bytes>,
+    pub len: usize,
+}
+
+impl std::io::Write for Pieces {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.pieces.push(Bytes::copy_from_slice(data));
+        self.len += data.len();
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
