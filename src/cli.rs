@@ -54,6 +54,10 @@ pub enum Command {
     /// Keep the table live: full screen on a terminal, one event per line in a pipe.
     #[command(disable_help_flag = true)]
     Watch(WatchArgs),
+    /// Keep watching and serve it over HTTP: a JSON API, Server-Sent Events, /metrics for
+    /// Prometheus, health and readiness.
+    #[command(disable_help_flag = true)]
+    Serve(ServeArgs),
     /// A monitoring verdict (Nagios plugin format): exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     #[command(disable_help_flag = true)]
     Check(CheckArgs),
@@ -281,6 +285,37 @@ pub struct WatchArgs {
     pub columns: Option<Vec<crate::render::columns::Column>>,
     /// A persistent session with this client id: changes published while the watcher was
     /// away arrive when it comes back.
+    #[arg(long, value_name = "NAME")]
+    pub session: Option<String>,
+    /// How long the broker keeps the --session while nobody is connected (MQTT 5; on 3.1.1
+    /// the broker decides).
+    #[arg(long, default_value = "1d", value_parser = parse_duration, value_name = "DUR", requires = "session")]
+    pub session_expiry: Duration,
+    /// Append every state change to FILE as a JSON line (synced to disk per batch).
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    #[command(flatten)]
+    pub snapshot: SnapshotArgs,
+}
+
+/// `serve --listen`'s default: loopback, and a port of its own (MQTT's 1883 in the 9xxx
+/// range where Prometheus exporters live).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9883";
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to serve HTTP on (host:port; 0.0.0.0:9883 for every interface).
+    #[arg(long, default_value = DEFAULT_LISTEN, value_name = "ADDR")]
+    pub listen: String,
+    /// The most clients with series of their own on /metrics (the first seen); beyond it
+    /// only the totals, and a count of the clients left out.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub metrics_max_clients: usize,
+    /// How many recent transitions to keep per client (in memory) for /api/clients/NAME.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub keep_transitions: usize,
+    /// A persistent session with this client id: changes published while serve was away
+    /// arrive when it comes back.
     #[arg(long, value_name = "NAME")]
     pub session: Option<String>,
     /// How long the broker keeps the --session while nobody is connected (MQTT 5; on 3.1.1

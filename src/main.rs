@@ -110,6 +110,8 @@ fn run(cli: &Cli, matches: &ArgMatches, password_flag: bool) -> anyhow::Result<E
             Command::Watch(args) => {
                 commands::watch::run(&conn, &scan, args, config::ColorPolicy(cli.color)).await
             }
+            // serve too: Ctrl-C and SIGTERM end it gracefully, exit 0.
+            Command::Serve(args) => commands::serve::run(&conn, &scan, args).await,
             Command::Check(args) => commands::check::run(&conn, &scan, args).await,
             Command::Announce(args) => commands::announce::run(&conn, args).await,
             Command::Prune(args) => commands::prune::run(&conn, &scan, args).await,

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod docs;
 pub mod list;
 pub mod prune;
+pub mod serve;
 pub mod watch;
 
 use std::future::Future;

@@ -82,6 +82,22 @@ pub struct ChangeLog {
 }
 
 impl ChangeLog {
+    /// Opens `--log FILE` for appending (created if missing).
+    pub fn open(path: &std::path::Path) -> anyhow::Result<Self> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| {
+                usage(format!(
+                    "cannot open --log {}: {}",
+                    path.display(),
+                    io_reason(&e)
+                ))
+            })?;
+        Ok(Self::new(file))
+    }
+
     pub fn new(file: File) -> Self {
         Self {
             w: BufWriter::with_capacity(1 << 16, file),

@@ -1,0 +1,152 @@
+//! `mqtt-scan serve`: `watch` as a long-running service. The same [`Watcher`] connects,
+//! folds, reconnects and re-syncs; what it brings goes to an HTTP server (axum): the
+//! `list --format json` document, the `watch --format jsonl` stream as Server-Sent Events,
+//! Prometheus metrics, health and readiness.
+//!
+//! One task (this one) owns the watcher and answers the handlers' requests between its
+//! `next()`s (which is cancel-safe); the server runs in a task of its own.
+
+mod http;
+mod hub;
+mod metrics;
+
+use std::future::IntoFuture;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, watch};
+
+use self::hub::{Hub, Request};
+use super::watch::core::{self, Watcher};
+use super::watch::ChangeLog;
+use crate::cli::ServeArgs;
+use crate::config::{Connection, Scan};
+use crate::error::Exit;
+use crate::status::Registry;
+use crate::tls::io_reason;
+
+/// How long the open connections get to finish at shutdown.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// How often readiness is looked at besides after each batch of happenings.
+const READINESS_TICK: Duration = Duration::from_millis(200);
+
+pub async fn run(conn: &Connection, scan: &Scan, args: &ServeArgs) -> anyhow::Result<Exit> {
+    // SIGINT and SIGTERM end it gracefully. Not SIGHUP: a service outlives its terminal
+    // (and `nohup` must keep working).
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut log = args.log.as_deref().map(ChangeLog::open).transpose()?;
+    let listener = TcpListener::bind(&args.listen).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot listen on {}: {} (choose another address with --listen)",
+            args.listen,
+            io_reason(&e)
+        )
+    })?;
+    let local = listener.local_addr()?;
+    eprintln!(
+        "mqtt-scan: serving http://{local}/ for {} (/api/clients, /api/events, /metrics, /healthz, /readyz)",
+        conn.broker
+    );
+
+    let mut conn = conn.clone();
+    if let Some(name) = &args.session {
+        conn.client_id.clone_from(name);
+    }
+    let opts = core::Options {
+        wait: args.snapshot.wait,
+        settle: args.snapshot.settle,
+        session_expiry: args.session.as_ref().map(|_| args.session_expiry),
+    };
+
+    let (metrics, prom) = metrics::Metrics::new(args.metrics_max_clients);
+    let (mut hub, ready) = Hub::new(
+        conn.broker.to_string(),
+        scan.filters(),
+        metrics,
+        args.keep_transitions,
+    );
+    let (requests, mut inbox) = mpsc::channel::<Request>(64);
+    let (stop_tx, stop) = watch::channel(false);
+    let app = http::App {
+        requests,
+        ready,
+        prom: Arc::new(prom),
+        stop: stop.clone(),
+        lagged: hub.lagged_counter(),
+    };
+    let mut stopping = stop.clone();
+    let mut server = tokio::spawn(
+        axum::serve(listener, http::router(app))
+            .with_graceful_shutdown(async move {
+                let _ = stopping.wait_for(|s| *s).await;
+            })
+            .into_future(),
+    );
+
+    let empty = Registry::new(scan.sources.clone(), scan.vocab.clone());
+    let start = Watcher::start(&conn, scan, &opts);
+    tokio::pin!(start);
+    let started = loop {
+        tokio::select! {
+            w = &mut start => break w.map(Some),
+            Some(req) = inbox.recv() => hub.answer(req, None, &empty),
+            _ = term.recv() => break Ok(None),
+            _ = int.recv() => break Ok(None),
+            end = &mut server => break Err(server_ended(end)),
+        }
+    };
+    let result = match started {
+        Ok(Some(mut w)) => {
+            hub.connected();
+            // A re-sync that changed nothing returns nothing from `next()`: readiness is
+            // also looked at on a clock.
+            let mut tick = tokio::time::interval(READINESS_TICK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let result = loop {
+                tokio::select! {
+                    next = w.next() => match next {
+                        Ok(happenings) => {
+                            if let Some(log) = log.as_mut() {
+                                if let Err(e) = log.record(&happenings) {
+                                    break Err(e);
+                                }
+                            }
+                            hub.on_happenings(&w, &happenings);
+                        }
+                        Err(e) => break Err(e),
+                    },
+                    Some(req) = inbox.recv() => hub.answer(req, Some(&w), &empty),
+                    _ = tick.tick() => hub.update_readiness(&w),
+                    _ = term.recv() => break Ok(Exit::Success),
+                    _ = int.recv() => break Ok(Exit::Success),
+                    end = &mut server => break Err(server_ended(end)),
+                }
+            };
+            w.close().await;
+            result
+        }
+        Ok(None) => Ok(Exit::Success),
+        Err(e) => Err(e),
+    };
+    // The event streams end, the server stops taking connections and finishes the
+    // requests in hand (bounded).
+    let _ = stop_tx.send(true);
+    drop(inbox);
+    if !server.is_finished() {
+        let _ = tokio::time::timeout(DRAIN, &mut server).await;
+    }
+    server.abort();
+    result
+}
+
+fn server_ended(end: Result<std::io::Result<()>, tokio::task::JoinError>) -> anyhow::Error {
+    match end {
+        Ok(Err(e)) => anyhow::anyhow!("the HTTP server failed: {}", io_reason(&e)),
+        Ok(Ok(())) => anyhow::anyhow!("the HTTP server stopped unexpectedly"),
+        Err(e) => anyhow::anyhow!("the HTTP server failed: {e}"),
+    }
+}
