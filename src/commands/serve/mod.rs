@@ -52,15 +52,12 @@ pub async fn run(conn: &Connection, scan: &Scan, args: &ServeArgs) -> anyhow::Re
         conn.broker
     );
 
-    let mut conn = conn.clone();
-    if let Some(name) = &args.session {
-        conn.client_id.clone_from(name);
-    }
-    let opts = core::Options {
-        wait: args.snapshot.wait,
-        settle: args.snapshot.settle,
-        session_expiry: args.session.as_ref().map(|_| args.session_expiry),
-    };
+    let (conn, opts) = core::Options::for_session(
+        conn,
+        &args.snapshot,
+        args.session.as_deref(),
+        args.session_expiry,
+    );
 
     let (metrics, prom) = metrics::Metrics::new(args.metrics_max_clients);
     let (mut hub, ready) = Hub::new(

@@ -61,6 +61,28 @@ pub struct Options {
     pub session_expiry: Option<Duration>,
 }
 
+impl Options {
+    /// The connection and options for `--session NAME` (the client id is the session's
+    /// name) or for a clean session, from the snapshot flags.
+    pub fn for_session(
+        conn: &Connection,
+        snapshot: &crate::cli::SnapshotArgs,
+        session: Option<&str>,
+        expiry: Duration,
+    ) -> (Connection, Self) {
+        let mut conn = conn.clone();
+        if let Some(name) = session {
+            name.clone_into(&mut conn.client_id);
+        }
+        let opts = Self {
+            wait: snapshot.wait,
+            settle: snapshot.settle,
+            session_expiry: session.map(|_| expiry),
+        };
+        (conn, opts)
+    }
+}
+
 pub struct Watcher {
     pub registry: Registry,
     pub link: Link,

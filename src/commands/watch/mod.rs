@@ -24,31 +24,13 @@ pub async fn run(
 ) -> anyhow::Result<Exit> {
     // Before connecting: Ctrl-C or SIGTERM during a slow connect is still a clean exit 0.
     let mut signals = Signals::new()?;
-    let log = match &args.log {
-        Some(path) => Some(ChangeLog::new(
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| {
-                    usage(format!(
-                        "cannot open --log {}: {}",
-                        path.display(),
-                        io_reason(&e)
-                    ))
-                })?,
-        )),
-        None => None,
-    };
-    let mut conn = conn.clone();
-    if let Some(name) = &args.session {
-        conn.client_id.clone_from(name);
-    }
-    let opts = core::Options {
-        wait: args.snapshot.wait,
-        settle: args.snapshot.settle,
-        session_expiry: args.session.as_ref().map(|_| args.session_expiry),
-    };
+    let log = args.log.as_deref().map(ChangeLog::open).transpose()?;
+    let (conn, opts) = core::Options::for_session(
+        conn,
+        &args.snapshot,
+        args.session.as_deref(),
+        args.session_expiry,
+    );
     let terminal = config::stdout_is_terminal();
     let events = args.events || args.format == EventFormat::Jsonl || !terminal;
     let watcher = tokio::select! {
