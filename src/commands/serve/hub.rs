@@ -337,16 +337,6 @@ fn snapshot_lines(registry: &Registry) -> Vec<String> {
     registry
         .rows(SortKey::Name, None)
         .into_iter()
-        .map(|r| {
-            to_line(&Change {
-                time: now,
-                name: r.name.to_string(),
-                from: None,
-                to: Some(r.state),
-                topic: r.topic.to_string(),
-                payload: r.payload.clone(),
-                retained: r.retained,
-            })
-        })
+        .map(|r| to_line(&Change::sighting(r, now)))
         .collect()
 }

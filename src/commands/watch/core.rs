@@ -539,15 +539,7 @@ impl Watcher {
             .rows(SortKey::Name, None)
             .into_iter()
             .filter(|r| held.contains(&*r.name))
-            .map(|r| Change {
-                time: now,
-                name: r.name.to_string(),
-                from: None,
-                to: Some(r.state),
-                topic: r.topic.to_string(),
-                payload: r.payload.clone(),
-                retained: r.retained,
-            })
+            .map(|r| Change::sighting(r, now))
             .collect();
         out.push(Happening::Snapshot { rows, complete });
     }

@@ -136,6 +136,19 @@ pub struct Change {
 }
 
 impl Change {
+    /// A row as a first sighting (`from` None): how a snapshot is reported.
+    pub fn sighting(row: &Row, time: DateTime<Utc>) -> Self {
+        Self {
+            time,
+            name: row.name.to_string(),
+            from: None,
+            to: Some(row.state),
+            topic: row.topic.to_string(),
+            payload: row.payload.clone(),
+            retained: row.retained,
+        }
+    }
+
     /// `to` as a word: the state, or `removed`.
     pub fn to_word(&self) -> &'static str {
         self.to.map_or("removed", State::as_str)
