@@ -180,9 +180,14 @@ fn others_can_read(path: &std::path::Path) -> Option<String> {
 }
 
 /// `mqtt-scan-` and 16 random hex digits: the shape the fold knows as a scanner's own
-/// connection (`status::registry::is_generated_client_id`).
-fn random_client_id() -> String {
-    format!("mqtt-scan-{:016x}", rand::random::<u64>())
+/// connection (`status::registry::is_generated_client_id`). Every connection of ours
+/// without `--client-id` (side connections included) takes one.
+pub fn random_client_id() -> String {
+    format!(
+        "{}{:016x}",
+        crate::status::registry::GENERATED_PREFIX,
+        rand::random::<u64>()
+    )
 }
 
 /// What to subscribe to and how to read it.

@@ -21,6 +21,15 @@ fn check(broker: &str, args: &[&str]) -> Output {
 
 /// The status line (the first; long output follows it) split into its status word, summary
 /// and perfdata (label -> fields).
+/// `check` that must end UNKNOWN (3) in under `limit`: its stdout.
+fn unknown_within(limit: Duration, broker: &str, args: &[&str]) -> String {
+    let started = Instant::now();
+    let out = check(broker, args);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert!(started.elapsed() < limit, "{:?}", started.elapsed());
+    stdout(&out)
+}
+
 fn parse(out: &Output) -> (String, String, BTreeMap<String, Vec<String>>) {
     let text = stdout(out);
     let line = text
@@ -397,40 +406,29 @@ fn timeout_bounds_the_whole_run_and_names_the_stage() {
     // A broker that accepts TCP and never answers: the connect stage.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
-    let started = Instant::now();
-    let out = check(
+    let text = unknown_within(
+        Duration::from_secs(5),
         &format!("127.0.0.1:{port}"),
         &["--connect-timeout", "30s", "--timeout", "1s"],
     );
-    assert_eq!(out.status.code(), Some(3));
     assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
-    assert!(
-        stdout(&out).starts_with(&format!(
+        text.starts_with(&format!(
             "MQTT-SCAN UNKNOWN - --timeout 1s ran out while connecting to mqtt://127.0.0.1:{port}"
         )),
-        "{}",
-        stdout(&out)
+        "{text}"
     );
     // The snapshot never completes, and --wait is long.
     let m = probe_dropping_broker();
-    let started = Instant::now();
-    let out = check(&m.url(), &["--wait", "30s", "--timeout", "1s"]);
-    assert_eq!(out.status.code(), Some(3));
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
+    let text = unknown_within(
+        Duration::from_secs(5),
+        &m.url(),
+        &["--wait", "30s", "--timeout", "1s"],
     );
     assert!(
-        stdout(&out).starts_with(
+        text.starts_with(
             "MQTT-SCAN UNKNOWN - --timeout 1s ran out while waiting for the retained snapshot"
         ),
-        "{}",
-        stdout(&out)
+        "{text}"
     );
 }
 
@@ -473,12 +471,13 @@ fn a_corrupt_or_foreign_state_file_is_unknown_with_a_clear_message() {
 #[test]
 fn a_broker_that_is_down_is_unknown_within_the_connect_timeout() {
     let port = free_port();
-    let started = Instant::now();
-    let out = check(&format!("127.0.0.1:{port}"), &["--connect-timeout", "2s"]);
-    assert_eq!(out.status.code(), Some(3));
-    assert!(started.elapsed() < Duration::from_secs(3));
+    let text = unknown_within(
+        Duration::from_secs(3),
+        &format!("127.0.0.1:{port}"),
+        &["--connect-timeout", "2s"],
+    );
     assert_eq!(
-        stdout(&out),
+        text,
         format!(
             "MQTT-SCAN UNKNOWN - connection refused by 127.0.0.1:{port}: is the broker running?\n"
         )
@@ -486,20 +485,16 @@ fn a_broker_that_is_down_is_unknown_within_the_connect_timeout() {
     // A broker that accepts TCP and never answers: the timeout decides.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
-    let started = Instant::now();
-    let out = check(&format!("127.0.0.1:{port}"), &["--connect-timeout", "1s"]);
-    assert_eq!(out.status.code(), Some(3));
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
+    let text = unknown_within(
+        Duration::from_secs(3),
+        &format!("127.0.0.1:{port}"),
+        &["--connect-timeout", "1s"],
     );
     assert!(
-        stdout(&out).starts_with(&format!(
+        text.starts_with(&format!(
             "MQTT-SCAN UNKNOWN - 127.0.0.1:{port} accepted the connection but sent no CONNACK within 1s"
         )),
-        "{}",
-        stdout(&out)
+        "{text}"
     );
 }
 

@@ -44,6 +44,22 @@ fn publish(port: u16, topic: &str, payload: &[u8], client_id: Option<&str>) {
     );
 }
 
+/// A broker's JSON event, published as [`publish`] does.
+fn publish_json(port: u16, topic: &str, payload: &serde_json::Value) {
+    publish(port, topic, payload.to_string().as_bytes(), None);
+}
+
+/// `watch --preset aws-iot` on `m`, once it has subscribed.
+fn watch_aws_iot(m: &Mosquitto) -> Watch {
+    let w = Watch::start(&m.url(), &["--preset", "aws-iot"]);
+    wait_for("the watcher to subscribe", Duration::from_secs(10), || {
+        m.log_text()
+            .contains("$aws/events/presence/disconnected/+")
+            .then_some(())
+    });
+    w
+}
+
 fn change(w: &Watch, name: &str, to: &str) -> serde_json::Value {
     w.wait_event(&format!("{name} {to}"), |e| is_change(e, name, to))
 }
@@ -58,23 +74,13 @@ fn notice_lines(err: &str) -> Vec<&str> {
 #[test]
 fn aws_iot_lifecycle_events_in_watch() {
     let m = Mosquitto::start();
-    let w = Watch::start(&m.url(), &["--preset", "aws-iot"]);
-    wait_for("the watcher to subscribe", Duration::from_secs(10), || {
-        m.log_text()
-            .contains("$aws/events/presence/disconnected/+")
-            .then_some(())
-    });
+    let w = watch_aws_iot(&m);
     // AWS IoT's documented connect and disconnect messages ("Lifecycle events").
     let up = json!({"clientId":"186b5","timestamp":now_ms(),"eventType":"connected",
         "sessionIdentifier":"a4666d2a7d844ae4ac5d7b38c9cb7967",
         "principalIdentifier":"12345678901234567890123456789012","ipAddress":"192.0.2.0",
         "versionNumber":0});
-    publish(
-        m.port,
-        "$aws/events/presence/connected/186b5",
-        up.to_string().as_bytes(),
-        None,
-    );
+    publish_json(m.port, "$aws/events/presence/connected/186b5", &up);
     let on = change(&w, "186b5", "online");
     assert_eq!(on["from"], serde_json::Value::Null);
     assert_eq!(on["payload"]["ipAddress"], "192.0.2.0");
@@ -84,12 +90,7 @@ fn aws_iot_lifecycle_events_in_watch() {
         "principalIdentifier":"12345678901234567890123456789012",
         "clientInitiatedDisconnect":true,"disconnectReason":"CLIENT_INITIATED_DISCONNECT",
         "versionNumber":0});
-    publish(
-        m.port,
-        "$aws/events/presence/disconnected/186b5",
-        down.to_string().as_bytes(),
-        None,
-    );
+    publish_json(m.port, "$aws/events/presence/disconnected/186b5", &down);
     let off = change(&w, "186b5", "offline");
     assert_eq!(off["from"], "online");
     assert_eq!(
@@ -109,12 +110,7 @@ fn aws_iot_lifecycle_events_in_watch() {
 #[test]
 fn hostile_event_payloads_are_rows_without_details_or_nothing() {
     let m = Mosquitto::start();
-    let w = Watch::start(&m.url(), &["--preset", "aws-iot"]);
-    wait_for("the watcher to subscribe", Duration::from_secs(10), || {
-        m.log_text()
-            .contains("$aws/events/presence/disconnected/+")
-            .then_some(())
-    });
+    let w = watch_aws_iot(&m);
     let nested = format!("{}{}", "[".repeat(50_000), "]".repeat(50_000));
     let huge = vec![b'x'; 1 << 20];
     let garbage: [&[u8]; 5] = [
@@ -232,22 +228,20 @@ fn emqx_rmqtt_and_nanomq_events_in_watch() {
     let up = json!({"username":"foo","ts":at,"sockport":1883,"proto_ver":4,"proto_name":"MQTT",
         "keepalive":60,"ipaddress":"127.0.0.1","expiry_interval":0,"connected_at":at,
         "connack":0,"clientid":"emqtt-8348fe27a87976ad4db3","clean_start":true});
-    publish(
+    publish_json(
         b.port,
         "$SYS/brokers/emqx@127.0.0.1/clients/emqtt-8348fe27a87976ad4db3/connected",
-        up.to_string().as_bytes(),
-        None,
+        &up,
     );
     let on = change(&w, "emqtt-8348fe27a87976ad4db3", "online");
     assert_eq!(on["payload"]["ipaddress"], "127.0.0.1");
     let down = json!({"username":"foo","ts":at + 5,"sockport":1883,"reason":"tcp_closed",
         "proto_ver":4,"proto_name":"MQTT","ipaddress":"127.0.0.1","disconnected_at":at + 5,
         "clientid":"emqtt-8348fe27a87976ad4db3"});
-    publish(
+    publish_json(
         b.port,
         "$SYS/brokers/emqx@127.0.0.1/clients/emqtt-8348fe27a87976ad4db3/disconnected",
-        down.to_string().as_bytes(),
-        None,
+        &down,
     );
     let off = change(&w, "emqtt-8348fe27a87976ad4db3", "offline");
     assert_eq!(off["payload"]["reason"], "tcp_closed");
@@ -256,11 +250,10 @@ fn emqx_rmqtt_and_nanomq_events_in_watch() {
     let rm = json!({"node":1,"ipaddress":"127.0.0.1:1883","clientid":"rmqtt-12312431wewr232",
         "username":"foo","keepalive":60,"proto_ver":4,"clean_session":true,
         "connected_at":at,"session_present":false,"time":"2023-08-15 11:11:46.984"});
-    publish(
+    publish_json(
         b.port,
         "$SYS/brokers/1/clients/rmqtt-12312431wewr232/connected",
-        rm.to_string().as_bytes(),
-        None,
+        &rm,
     );
     change(&w, "rmqtt-12312431wewr232", "online");
 

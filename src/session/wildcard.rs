@@ -27,7 +27,7 @@ pub async fn retained_reach_wildcards(
     settle: Duration,
 ) -> Option<bool> {
     let own_id = || Connection {
-        client_id: format!("mqtt-scan-{:016x}", rand::random::<u64>()),
+        client_id: crate::config::random_client_id(),
         warnings: Vec::new(),
         ..conn.clone()
     };

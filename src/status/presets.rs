@@ -50,13 +50,6 @@ pub enum Naming {
     Field(&'static str),
 }
 
-impl Naming {
-    /// Whether the name is in the payload (then the topic alone names no row).
-    pub fn from_payload(self) -> bool {
-        matches!(self, Naming::Payload | Naming::Field(_))
-    }
-}
-
 #[derive(Debug, Clone, Copy)]
 pub struct PresetTopic {
     pub pattern: &'static str,
@@ -263,15 +256,6 @@ pub const PRESETS: &[Preset] = &[
         ],
     },
 ];
-
-/// Whether a preset follows a broker's events (not retained: only a running watcher sees
-/// the clients).
-pub fn follows_events(preset: &Preset) -> bool {
-    preset
-        .topics
-        .iter()
-        .any(|t| matches!(t.rule, Rule::Event { .. }))
-}
 
 pub fn find(name: &str) -> Option<&'static Preset> {
     PRESETS

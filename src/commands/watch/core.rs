@@ -173,7 +173,7 @@ impl Watcher {
         };
         if opts.session_expiry.is_some() {
             let mut side = conn.clone();
-            side.client_id = format!("mqtt-scan-{:016x}", rand::random::<u64>());
+            side.client_id = crate::config::random_client_id();
             w.aux.conn = Some(side);
             w.aux.epoch = Some(w.registry.begin_sync());
             w.aux.draining_until = Some(Instant::now() + opts.wait.min(crate::cli::MAX_DURATION));

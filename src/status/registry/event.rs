@@ -22,8 +22,8 @@ const BELIEVABLE_SECS: i64 = 24 * 3600;
 const MAX_IP: usize = 64;
 /// How much of a disconnect reason is kept as the detail.
 const DETAIL_MAX: usize = 64;
-/// What every mqtt-scan's generated client id starts with (see `config`).
-const GENERATED_PREFIX: &str = "mqtt-scan-";
+/// What every mqtt-scan's generated client id starts with (`config::random_client_id`).
+pub const GENERATED_PREFIX: &str = "mqtt-scan-";
 
 /// Whether `id` is one mqtt-scan generates (`mqtt-scan-` and 16 hex digits): its own and
 /// other scanners' connections (a cron job's `check`, another watcher's side connection)
@@ -138,6 +138,8 @@ mod tests {
         assert!(!is_generated_client_id("mqtt-scan-0123456789abcdeg"));
         assert!(!is_generated_client_id("mqtt-scan-kitchen"));
         assert!(!is_generated_client_id("sensor1"));
+        // The one generator and the one predicate agree.
+        assert!(is_generated_client_id(&crate::config::random_client_id()));
     }
 
     #[test]

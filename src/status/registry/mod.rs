@@ -13,7 +13,7 @@ mod sparkplug;
 #[cfg(test)]
 mod tests;
 
-pub use event::is_generated_client_id;
+pub use event::{is_generated_client_id, GENERATED_PREFIX};
 pub use row::{Change, Extra, Observation, Outcome, Row, SortKey, Source, Summary};
 
 use std::collections::HashMap;
@@ -125,7 +125,7 @@ impl Registry {
 
     /// Folds one message into the table.
     pub fn fold(&mut self, obs: &Observation<'_>, now: DateTime<Utc>) -> Outcome {
-        self.fold_into(obs, now, None)
+        self.fold_into(obs, now, None).0
     }
 
     /// Folds one message and describes every change it made: its own row's, and those it
@@ -133,11 +133,9 @@ impl Registry {
     /// children).
     pub fn apply(&mut self, obs: &Observation<'_>, now: DateTime<Utc>, out: &mut Vec<Change>) {
         let first = out.len();
-        let outcome = self.fold_into(obs, now, Some(out));
-        if let Outcome::Changed { from, to } = outcome {
-            let Some(name) = self.message_name(obs).map(std::borrow::Cow::into_owned) else {
-                return;
-            };
+        let (outcome, name) = self.fold_into(obs, now, Some(out));
+        if let (Outcome::Changed { from, to }, Some(name)) = (outcome, name) {
+            let name = name.into_owned();
             let payload = match to {
                 Some(_) => self
                     .get(&name)
@@ -160,27 +158,41 @@ impl Registry {
         }
     }
 
-    fn fold_into(
+    /// Folds one message; the outcome, and the name of the row it was about (for
+    /// `apply`'s change, without matching the topic and reading the payload again).
+    fn fold_into<'a>(
         &mut self,
+        obs: &Observation<'a>,
+        now: DateTime<Utc>,
+        out: Option<&mut Vec<Change>>,
+    ) -> (Outcome, Option<std::borrow::Cow<'a, str>>) {
+        // The name borrows from the topic (nearly always): it is owned only on insert.
+        let Some((wildcards, source)) = self.source_of(obs.topic) else {
+            return (Outcome::NoMatch, None);
+        };
+        let Some(name) = self.named(source, obs.topic, Some(obs.payload), wildcards) else {
+            // The payload names no client (garbage, or an empty or missing id): no row.
+            return (Outcome::Unchanged, None);
+        };
+        let outcome = self.fold_named(&name, source, obs, now, out);
+        (outcome, Some(name))
+    }
+
+    fn fold_named(
+        &mut self,
+        name: &str,
+        source: usize,
         obs: &Observation<'_>,
         now: DateTime<Utc>,
         mut out: Option<&mut Vec<Change>>,
     ) -> Outcome {
-        // The name borrows from the topic (nearly always): it is owned only on insert.
-        let Some((wildcards, source)) = self.source_of(obs.topic) else {
-            return Outcome::NoMatch;
-        };
-        let Some(name) = self.named(source, obs.topic, Some(obs.payload), wildcards) else {
-            // The payload names no client (garbage, or an empty or missing id): no row.
-            return Outcome::Unchanged;
-        };
         let rule = self.sources[source].rule;
         let mut parsed = match rule {
             Rule::Payload => {
                 if obs.payload.is_empty() {
                     // A cleared retained message: the client's status is gone.
-                    let hash = self.hash(name.as_ref());
-                    return match self.position(&name, hash) {
+                    let hash = self.hash(name);
+                    return match self.position(name, hash) {
                         Some(i) => Outcome::Changed {
                             from: Some(self.remove(i, hash).state),
                             to: None,
@@ -191,31 +203,31 @@ impl Registry {
                 payload::parse(obs.payload, &self.vocab)
             }
             Rule::HomieDescription => {
-                self.homie_description(&name, obs.payload, now, out.as_deref_mut());
+                self.homie_description(name, obs.payload, now, out.as_deref_mut());
                 return Outcome::Unchanged;
             }
             Rule::Event { online, fields } => {
-                let Some(parsed) = self.event(&name, online, fields, obs.payload, now) else {
+                let Some(parsed) = self.event(name, online, fields, obs.payload, now) else {
                     // Our own connection, or older news than the row has.
                     return Outcome::Unchanged;
                 };
                 parsed
             }
             Rule::NodeBirth | Rule::NodeDeath | Rule::DeviceBirth | Rule::DeviceDeath => {
-                let Some(parsed) = self.sparkplug(&name, rule, obs.payload) else {
+                let Some(parsed) = self.sparkplug(name, rule, obs.payload) else {
                     // A death that does not end the node's last birth: stale, ignored.
                     return Outcome::Unchanged;
                 };
                 parsed
             }
         };
-        let lost_now = self.homie_inherit_lost(&name, &mut parsed);
-        let outcome = self.upsert(&name, obs, parsed, source, now);
+        let lost_now = self.homie_inherit_lost(name, &mut parsed);
+        let outcome = self.upsert(name, obs, parsed, source, now);
         if matches!(outcome, Outcome::Changed { .. }) {
             if rule == Rule::NodeDeath {
-                self.node_death_cascade(&name, now, out);
+                self.node_death_cascade(name, now, out);
             } else if lost_now {
-                self.lost_root_cascade(&name, now, out);
+                self.lost_root_cascade(name, now, out);
             }
         }
         outcome
@@ -338,16 +350,10 @@ impl Registry {
 
     /// The client name `topic` stands for, if it is a status topic: the name its row has
     /// (a preset's fixed name, such as Zigbee2MQTT's `bridge`, included). None too where
-    /// the payload names the client (aedes, NanoMQ): see [`Registry::message_name`].
+    /// the payload names the client (aedes, NanoMQ).
     pub fn name_of<'t>(&self, topic: &'t str) -> Option<std::borrow::Cow<'t, str>> {
         let (wildcards, source) = self.source_of(topic)?;
         self.named(source, topic, None, wildcards)
-    }
-
-    /// The client name a message stands for, the payload read where it holds the name.
-    pub fn message_name<'a>(&self, obs: &Observation<'a>) -> Option<std::borrow::Cow<'a, str>> {
-        let (wildcards, source) = self.source_of(obs.topic)?;
-        self.named(source, obs.topic, Some(obs.payload), wildcards)
     }
 
     /// The first source whose pattern matches `topic`, and what its wildcards matched.
