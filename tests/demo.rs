@@ -3,21 +3,24 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 
-#[test]
-fn the_demo_runs_by_itself_shows_a_will_and_can_be_listed_from_outside() {
-    let started = Instant::now();
-    let mut demo = Command::new(BIN)
-        .args(["demo", "--duration", "6s", "--format", "jsonl"])
-        .stdout(Stdio::piped())
+/// `mqtt-scan demo` with `args`, its stdout as `stdout` says, and stderr read here.
+fn spawn_demo(args: &[&str], stdout: Stdio) -> Child {
+    Command::new(BIN)
+        .arg("demo")
+        .args(args)
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
-    // The broker URL is the first line of stderr.
+        .unwrap()
+}
+
+/// The demo broker's URL: the first line of the demo's stderr says it.
+fn demo_url(demo: &mut Child) -> String {
     let mut stderr = BufReader::new(demo.stderr.take().unwrap());
     let mut first = String::new();
     stderr.read_line(&mut first).unwrap();
@@ -25,19 +28,31 @@ fn the_demo_runs_by_itself_shows_a_will_and_can_be_listed_from_outside() {
         first.starts_with("mqtt-scan: demo broker at mqtt://127.0.0.1:"),
         "{first}"
     );
-    let url = first
+    first
         .split_whitespace()
         .find(|w| w.starts_with("mqtt://"))
         .unwrap()
-        .to_owned();
+        .to_owned()
+}
+
+/// `list --json` against `url`, from outside the demo.
+fn list_json(url: &str) -> Option<serde_json::Value> {
+    let out = Command::new(BIN)
+        .args(["list", "--json", "-b", url])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+#[test]
+fn the_demo_runs_by_itself_shows_a_will_and_can_be_listed_from_outside() {
+    let started = Instant::now();
+    let mut demo = spawn_demo(&["--duration", "6s", "--format", "jsonl"], Stdio::piped());
+    let url = demo_url(&mut demo);
 
     // While it runs, another `list` sees the fleet: online and (once a Will fired) offline.
     let doc = wait_for("online and offline clients", Duration::from_secs(5), || {
-        let out = Command::new(BIN)
-            .args(["list", "--json", "-b", &url])
-            .output()
-            .unwrap();
-        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let doc = list_json(&url)?;
         (doc["summary"]["online"].as_u64()? > 0 && doc["summary"]["offline"].as_u64()? > 0)
             .then_some(doc)
     });
@@ -170,36 +185,22 @@ fn the_man_page_is_roff_naming_every_subcommand() {
 fn the_largest_fleet_is_listed_whole_from_outside() {
     // rumqttd drops the retained messages past `max_outgoing_packet_count` for a new
     // subscriber (200 in its own rumqttd.toml): the demo's broker must hold room for all.
-    let mut demo = Command::new(BIN)
-        .args([
-            "demo",
+    let mut demo = spawn_demo(
+        &[
             "--devices",
             "1000",
             "--duration",
             "60s",
             "--format",
             "jsonl",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(demo.stderr.take().unwrap());
-    let mut first = String::new();
-    stderr.read_line(&mut first).unwrap();
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("mqtt://"))
-        .unwrap()
-        .to_owned();
+        ],
+        Stdio::null(),
+    );
+    let url = demo_url(&mut demo);
     // Five devices in six use the default topic; the sixth is Tasmota's.
     let plain = (0..1000).filter(|i| i % 6 != 5).count();
     let total = wait_for("every status listed", Duration::from_secs(30), || {
-        let out = Command::new(BIN)
-            .args(["list", "--json", "-b", &url])
-            .output()
-            .unwrap();
-        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let doc = list_json(&url)?;
         let total = doc["summary"]["total"].as_u64()?;
         (total >= 200)
             .then_some(total)
