@@ -40,31 +40,7 @@ fn list(b: &Broker, extra: &[&str]) -> (serde_json::Value, Duration) {
     args.extend_from_slice(extra);
     let started = Instant::now();
     let out = run(b, &args);
-    let took = started.elapsed();
-    assert!(
-        out.status.success(),
-        "list on {} failed: {}",
-        b.kind.name(),
-        stderr(&out)
-    );
-    let doc = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(&out)));
-    (doc, took)
-}
-
-/// Each row's name and state.
-fn states(doc: &serde_json::Value) -> BTreeMap<String, String> {
-    doc["clients"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["name"].as_str().unwrap().to_owned(),
-                c["state"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
+    (list_doc(&out), started.elapsed())
 }
 
 fn expect_states(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -183,17 +183,19 @@ pub async fn take_snapshot(
         persistent: None,
         count_retained,
     };
-    let mut session = within(deadline, Session::connect(conn, spec(scan.filters())))
-        .await
-        .ok_or_else(|| expired(format!("while connecting to {}", conn.broker)))??;
+    // Connects with `filters` and folds their retained snapshot into `registry`.
+    let take = async |filters, registry: &mut Registry| -> anyhow::Result<(Session, bool)> {
+        let mut session = within(deadline, Session::connect(conn, spec(filters)))
+            .await
+            .ok_or_else(|| expired(format!("while connecting to {}", conn.broker)))??;
+        let complete = within(deadline, session.snapshot(registry, args.wait, args.settle))
+            .await
+            .ok_or_else(|| waiting(registry))??;
+        Ok((session, complete))
+    };
     let mut registry = Registry::new(scan.sources.clone(), scan.vocab.clone());
     registry.hide(&conn.client_id);
-    let mut complete = within(
-        deadline,
-        session.snapshot(&mut registry, args.wait, args.settle),
-    )
-    .await
-    .ok_or_else(|| waiting(&registry))??;
+    let (mut session, mut complete) = take(scan.filters(), &mut registry).await?;
     let mut blind = None;
     if complete && scan.retained_wildcards() && session.retained_statuses() == 0 {
         let reach = retained_reach_wildcards(conn, args.wait, args.settle);
@@ -204,18 +206,17 @@ pub async fn take_snapshot(
                 .collect();
             topics.sort_unstable();
             topics.dedup();
-            blind = Some(blind_warning(conn, !topics.is_empty()));
+            blind = Some(blind_warning(
+                conn,
+                if topics.is_empty() {
+                    Blind::Unlisted
+                } else {
+                    Blind::LookedUp
+                },
+            ));
             if !topics.is_empty() {
                 session.close().await;
-                session = within(deadline, Session::connect(conn, spec(topics)))
-                    .await
-                    .ok_or_else(|| expired(format!("while connecting to {}", conn.broker)))??;
-                complete = within(
-                    deadline,
-                    session.snapshot(&mut registry, args.wait, args.settle),
-                )
-                .await
-                .ok_or_else(|| waiting(&registry))??;
+                (session, complete) = take(topics, &mut registry).await?;
             }
         }
     }
@@ -228,17 +229,27 @@ pub async fn take_snapshot(
 }
 
 /// What a broker blind to retained messages on wildcards means for the user.
-pub fn blind_warning(conn: &Connection, looked_up: bool) -> String {
+#[derive(Debug, Clone, Copy)]
+pub enum Blind {
+    /// The named clients were looked up on their exact topics.
+    LookedUp,
+    /// Nothing was named: the statuses cannot be listed.
+    Unlisted,
+    /// `watch`: only changes show.
+    LiveOnly,
+}
+
+/// The warning for a broker blind to retained messages on wildcards, and what it means here.
+pub fn blind_warning(conn: &Connection, what: Blind) -> String {
     let broker = conn.broker.host_port();
-    if looked_up {
-        format!(
-            "{broker} does not deliver retained messages to wildcard subscriptions (RabbitMQ does not), so only the named clients were looked up, each on its exact topic"
-        )
-    } else {
-        format!(
-            "{broker} does not deliver retained messages to wildcard subscriptions (RabbitMQ does not), so the clients' statuses cannot be listed: name them (check --expect NAME looks each one up on its exact topic), or watch for live changes"
-        )
-    }
+    let meaning = match what {
+        Blind::LookedUp => ", so only the named clients were looked up, each on its exact topic",
+        Blind::Unlisted => ", so the clients' statuses cannot be listed: name them (check --expect NAME looks each one up on its exact topic), or watch for live changes",
+        Blind::LiveOnly => ": clients show up here only when their status changes",
+    };
+    format!(
+        "{broker} does not deliver retained messages to wildcard subscriptions (RabbitMQ does not){meaning}"
+    )
 }
 
 /// What `list` and `check` say on stderr when a preset reads broker events: they are not

@@ -35,12 +35,15 @@ pub(super) async fn run(
     probe: String,
     counts: Arc<RetainedCounts>,
 ) {
-    let status_patterns: Vec<Pattern> = spec
+    // A `$SYS` message is a status only under a filter whose first level is `$SYS` (a
+    // wildcard does not match `$` topics): usually none, so the check costs nothing.
+    let sys_status_patterns: Vec<Pattern> = spec
         .filters
         .iter()
+        .filter(|f| f.starts_with("$SYS/"))
         .filter_map(|f| Pattern::parse(f).ok())
         .collect();
-    let is_status = |topic: &str| status_patterns.iter().any(|p| p.name(topic).is_some());
+    let is_sys_status = |topic: &str| sys_status_patterns.iter().any(|p| p.name(topic).is_some());
     let mut all_filters = spec.filters.clone();
     all_filters.push(probe.clone());
     let n_status = spec.filters.len();
@@ -55,7 +58,8 @@ pub(super) async fn run(
     // The broker, when its retained `$SYS/broker/version` names one whose order is proven.
     let mut ordered: Option<Ordered> = None;
     let mut probe_ack_pending = false;
-    let nudger = Nudger::spawn(client.clone(), format!("{probe}/ack"));
+    let nudge_topic = format!("{probe}/ack");
+    let nudger = Nudger::spawn(client.clone(), nudge_topic.clone());
     loop {
         let step = event_loop.poll(&ctx, connected_once).await;
         if step.is_ok() {
@@ -135,14 +139,14 @@ pub(super) async fn run(
                     })
                 } else if topic.starts_with(PROBE_PREFIX) {
                     None
-                } else if topic.starts_with("$SYS/") && !is_status(&topic) {
+                } else if topic.starts_with("$SYS/") && !is_sys_status(&topic) {
                     if topic == VERSION_TOPIC && retain {
                         ordered = brokers::recognise(&payload);
                         // mosquitto's SUBACK to the status filters waits for our
                         // acknowledgement of this: a nudge now rather than after the quiet
                         // step (see Nudger).
                         if ordered.is_some_and(|b| b.nagle) && !awaiting_sys {
-                            client.nudge(&format!("{probe}/ack"));
+                            client.nudge(&nudge_topic);
                         }
                     }
                     if retain && spec.count_retained {

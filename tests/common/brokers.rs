@@ -148,6 +148,11 @@ impl Broker {
         Self::start_with(Kind::Aedes, &["--allow-sys"])
     }
 
+    /// amqtt without its `$SYS` plugin: a broker that does not say which one it is.
+    pub fn amqtt_without_sys() -> Option<Self> {
+        Self::start_with(Kind::Amqtt, &["--no-sys"])
+    }
+
     fn start_with(kind: Kind, extra: &[&str]) -> Option<Self> {
         if !kind.installed() {
             skip(kind);
@@ -333,7 +338,8 @@ fn spawn_process(kind: Kind, extra: &[&str]) -> (Process, u16) {
                 c
             }
             Kind::Amqtt => {
-                let conf = super::write(dir.path(), "amqtt.yaml", amqtt_config(port));
+                let sys = !extra.contains(&"--no-sys");
+                let conf = super::write(dir.path(), "amqtt.yaml", amqtt_config(port, sys));
                 let mut c = Command::new(amqtt_bin());
                 c.arg("-c").arg(conf);
                 c
@@ -377,11 +383,15 @@ fn spawn_process(kind: Kind, extra: &[&str]) -> (Process, u16) {
 }
 
 /// amqtt's own default configuration (`amqtt` without `-c`) on our port, minus the packet
-/// logger: anonymous access and the `$SYS` plugin.
-fn amqtt_config(port: u16) -> String {
-    format!(
-        "---\nlisteners:\n  default:\n    type: tcp\n    bind: 127.0.0.1:{port}\nplugins:\n  amqtt.plugins.logging_amqtt.EventLoggerPlugin:\n  amqtt.plugins.authentication.AnonymousAuthPlugin:\n    allow_anonymous: true\n  amqtt.plugins.sys.broker.BrokerSysPlugin:\n    sys_interval: 20\n"
-    )
+/// logger: anonymous access and (with `sys`) the `$SYS` plugin.
+fn amqtt_config(port: u16, sys: bool) -> String {
+    let mut conf = format!(
+        "---\nlisteners:\n  default:\n    type: tcp\n    bind: 127.0.0.1:{port}\nplugins:\n  amqtt.plugins.logging_amqtt.EventLoggerPlugin:\n  amqtt.plugins.authentication.AnonymousAuthPlugin:\n    allow_anonymous: true\n"
+    );
+    if sys {
+        conf.push_str("  amqtt.plugins.sys.broker.BrokerSysPlugin:\n    sys_interval: 20\n");
+    }
+    conf
 }
 
 /// The example's binary (beside the binary under test, in `examples/`), brought up to date

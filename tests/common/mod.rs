@@ -256,10 +256,14 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// `list --json`, parsed; panics with stderr when it fails.
 /// Each listed client's name and state.
 pub fn list_states(url: &str) -> std::collections::BTreeMap<String, String> {
-    list_json(url, &[])["clients"]
+    states(&list_json(url, &[]))
+}
+
+/// Each row's name and state in `list --json`'s document.
+pub fn states(doc: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
+    doc["clients"]
         .as_array()
         .unwrap()
         .iter()
@@ -272,13 +276,18 @@ pub fn list_states(url: &str) -> std::collections::BTreeMap<String, String> {
         .collect()
 }
 
+/// `list --json`, parsed; panics with stderr when it fails.
 pub fn list_json(broker: &str, extra: &[&str]) -> serde_json::Value {
     let mut args = vec!["list", "--json"];
     args.extend_from_slice(extra);
-    let out = scan(broker, &args);
-    assert!(out.status.success(), "list failed: {}", stderr(&out));
+    list_doc(&scan(broker, &args))
+}
+
+/// The document of a `list --json` run; panics with stderr when it failed.
+pub fn list_doc(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "list failed: {}", stderr(out));
     serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(&out)))
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(out)))
 }
 
 pub fn client<'a>(doc: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {

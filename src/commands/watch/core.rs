@@ -245,9 +245,9 @@ impl Watcher {
                 answer = join_check(&mut self.blind_check), if self.blind_check.is_some() => {
                     self.blind_check = None;
                     if matches!(answer, Ok(Some(false))) {
-                        out.push(Happening::Warning(format!(
-                            "{} does not deliver retained messages to wildcard subscriptions (RabbitMQ does not): clients show up here only when their status changes",
-                            self.conn.broker.host_port()
+                        out.push(Happening::Warning(crate::commands::blind_warning(
+                            &self.conn,
+                            crate::commands::Blind::LiveOnly,
                         )));
                     }
                 }
