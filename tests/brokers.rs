@@ -97,20 +97,6 @@ fn ready_watch(b: &Broker, extra: &[&str]) -> Watch {
     w
 }
 
-/// Polls `f` for up to half a second.
-fn wait_briefly<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let end = Instant::now() + Duration::from_millis(500);
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() > end {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// A libmosquitto client (`mosquitto_sub`) with a retained QoS 1 Will `0` on `name`'s status
 /// topic, returned once it is connected and subscribed (a message on its command topic has
 /// come back through it).

@@ -339,17 +339,12 @@ fn rmqtt_own_client_events_in_watch() {
         Duration::from_secs(20),
         || {
             publish(b.port, "plain/topic", b"hello", Some("first-dev"));
-            let end = std::time::Instant::now() + Duration::from_millis(500);
-            while std::time::Instant::now() < end {
-                if w.events()
+            wait_briefly(|| {
+                w.events()
                     .iter()
                     .any(|e| is_change(e, "first-dev", "online"))
-                {
-                    return Some(());
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            None
+                    .then_some(())
+            })
         },
     );
     // Killed even when an assertion fails first.

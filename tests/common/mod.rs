@@ -222,6 +222,21 @@ fn launch(conf: &Path, log: &Path, port: u16) -> Option<Child> {
 }
 
 /// `mqtt-scan` with the broker set.
+/// Polls `f` for up to half a second (None then): one try inside a [`wait_for`] that
+/// repeats an action until it is seen.
+pub fn wait_briefly<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + Duration::from_millis(500);
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// `mosquitto_pub` (libmosquitto) to the broker on this loopback port; it must succeed.
 pub fn mosquitto_pub(port: u16, args: &[&str]) {
     let out = Command::new("mosquitto_pub")
