@@ -118,10 +118,6 @@ impl Metrics {
             }
             return;
         };
-        let labels = ClientLabels {
-            client: name.to_owned(),
-            source: row.source.to_string(),
-        };
         match self.exported.get(name) {
             Some(e) if e.source == row.source => {}
             Some(_) => {
@@ -139,6 +135,10 @@ impl Metrics {
         };
         let grew = row.changes.saturating_sub(seen.changes);
         seen.changes = row.changes;
+        let labels = ClientLabels {
+            client: name.to_owned(),
+            source: row.source.to_string(),
+        };
         self.up
             .get_or_create(&labels)
             .set(i64::from(row.state == State::Online));
