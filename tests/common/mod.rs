@@ -313,6 +313,47 @@ pub fn client<'a>(doc: &'a serde_json::Value, name: &str) -> Option<&'a serde_js
         .find(|c| c["name"] == name)
 }
 
+/// Each line `r` gives, collected as it comes by a thread of its own (and echoed to
+/// stderr after `echo`, when given).
+pub fn collect_lines(
+    r: impl std::io::Read + Send + 'static,
+    echo: Option<&'static str>,
+) -> (
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    std::thread::JoinHandle<()>,
+) {
+    use std::io::BufRead;
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            if let Some(prefix) = echo {
+                eprintln!("{prefix}{line}");
+            }
+            sink.lock().unwrap().push(line);
+        }
+    });
+    (lines, reader)
+}
+
+/// Sends `sig` to `child` and waits (bounded) for its exit status.
+pub fn signal_and_wait(
+    child: &mut Child,
+    sig: &str,
+    what: &str,
+    deadline: Duration,
+) -> std::process::ExitStatus {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    wait_for(&format!("{what} to exit"), deadline, || {
+        child.try_wait().unwrap()
+    })
+}
+
 /// Polls `check` until it holds or the deadline passes; returns the last value.
 pub fn wait_for<T>(what: &str, deadline: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let end = Instant::now() + deadline;
@@ -428,7 +469,6 @@ impl Watch {
     }
 
     pub fn start_format(broker: &str, format: &str, extra: &[&str]) -> Self {
-        use std::io::BufRead;
         let mut child = Command::new(BIN)
             .args(["watch", "--format", format, "-b", broker])
             .args(extra)
@@ -437,25 +477,8 @@ impl Watch {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let err_sink = errors.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                eprintln!("{line}");
-                err_sink.lock().unwrap().push(line);
-            }
-        });
-        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        let reader = std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
-        });
+        let (errors, _) = collect_lines(child.stderr.take().unwrap(), Some(""));
+        let (lines, reader) = collect_lines(child.stdout.take().unwrap(), None);
         Self {
             child: Some(child),
             lines,
@@ -499,14 +522,7 @@ impl Watch {
     /// Sends a signal and waits (bounded) for the exit status.
     pub fn signal(&mut self, sig: &str) -> std::process::ExitStatus {
         let mut child = self.child.take().unwrap();
-        let ok = Command::new("kill")
-            .args([&format!("-{sig}"), &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        let status = wait_for("the watcher to exit", Duration::from_secs(10), || {
-            child.try_wait().unwrap()
-        });
+        let status = signal_and_wait(&mut child, sig, "the watcher", Duration::from_secs(10));
         if let Some(r) = self.reader.take() {
             r.join().unwrap();
         }

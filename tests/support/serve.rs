@@ -9,7 +9,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::common::{wait_for, BIN};
+use crate::common::{collect_lines, signal_and_wait, wait_for, BIN};
 
 /// `mqtt-scan serve --listen 127.0.0.1:0`: the port it took is read from its first line.
 pub struct Serve {
@@ -28,16 +28,7 @@ impl Serve {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let errors = Arc::new(Mutex::new(Vec::new()));
-        let sink = errors.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                eprintln!("serve: {line}");
-                sink.lock().unwrap().push(line);
-            }
-        });
+        let (errors, _) = collect_lines(child.stderr.take().unwrap(), Some("serve: "));
         let port = wait_for("serve to listen", Duration::from_secs(20), || {
             errors.lock().unwrap().iter().find_map(|l| {
                 let rest = l.strip_prefix("mqtt-scan: serving http://127.0.0.1:")?;
@@ -81,14 +72,7 @@ impl Serve {
     /// Sends a signal and waits (bounded) for the exit status.
     pub fn signal(&mut self, sig: &str) -> ExitStatus {
         let mut child = self.child.take().unwrap();
-        let ok = Command::new("kill")
-            .args([&format!("-{sig}"), &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        wait_for("serve to exit", Duration::from_secs(15), || {
-            child.try_wait().unwrap()
-        })
+        signal_and_wait(&mut child, sig, "serve", Duration::from_secs(15))
     }
 }
 

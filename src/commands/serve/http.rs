@@ -216,6 +216,7 @@ async fn events(Shared(app): Shared<App>) -> Response {
 /// One reader's place in the event stream.
 struct Feed {
     current: Arc<Batch>,
+    /// Where the next line starts in `current`.
     pos: usize,
     /// The sequence number of the next line it should see.
     expect: u64,
@@ -236,9 +237,10 @@ impl Feed {
     fn into_stream(self) -> impl Stream<Item = Result<Event, Infallible>> {
         stream::unfold(self, |mut f| async move {
             loop {
-                if let Some(line) = f.current.lines.get(f.pos) {
-                    f.pos += 1;
-                    let event = Event::default().data(line);
+                let rest = &f.current.text[f.pos..];
+                if let Some(end) = rest.find('\n') {
+                    let event = Event::default().data(&rest[..end]);
+                    f.pos += end + 1;
                     return Some((Ok(event), f));
                 }
                 let next = tokio::select! {
@@ -256,7 +258,7 @@ impl Feed {
                     Next::Behind => {}
                     Next::Batch(batch) => {
                         let missed = batch.first.saturating_sub(f.expect);
-                        f.expect = batch.first + batch.lines.len() as u64;
+                        f.expect = batch.first + batch.count;
                         f.current = batch;
                         f.pos = 0;
                         if missed > 0 {

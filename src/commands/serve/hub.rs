@@ -12,8 +12,9 @@ use serde::Serialize;
 use tokio::sync::{broadcast, oneshot, watch};
 
 use super::metrics::Metrics;
+use crate::cli::EventFormat;
 use crate::commands::watch::core::{Happening, Link, Watcher};
-use crate::render::events::BrokerEvent;
+use crate::commands::watch::stream::{self, Output};
 use crate::render::{self, json};
 use crate::status::{Change, Payload, Registry, Row, SortKey, State};
 
@@ -21,11 +22,32 @@ use crate::status::{Change, Payload, Registry, Row, SortKey, State};
 /// `next()` returned: at most a few hundred lines, or the first snapshot).
 pub const STREAM_BATCHES: usize = 256;
 
-/// A batch of event lines (compact JSON, no newline) and the sequence number of its first.
+/// The stream's lines are `watch --format jsonl`'s.
+const JSONL: Output = Output {
+    format: EventFormat::Jsonl,
+    color: false,
+};
+
+/// A batch of event lines (compact JSON, each ending in a newline: `watch --format
+/// jsonl`'s bytes), how many, and the sequence number of its first.
 #[derive(Debug)]
 pub struct Batch {
     pub first: u64,
-    pub lines: Vec<String>,
+    pub count: u64,
+    pub text: String,
+}
+
+impl Batch {
+    /// The lines `watch --format jsonl` wrote into `buf`.
+    fn new(first: u64, buf: Vec<u8>) -> Self {
+        let count = buf.split(|&b| b == b'\n').count() as u64 - 1;
+        Self {
+            first,
+            count,
+            // serde_json writes UTF-8.
+            text: String::from_utf8(buf).unwrap_or_default(),
+        }
+    }
 }
 
 /// What `/readyz` says.
@@ -103,44 +125,35 @@ impl Hub {
         self.set_ready(false, "waiting for the first retained snapshot".into());
     }
 
-    /// What one `next()` brought.
+    /// What one `next()` brought: the lines `watch --format jsonl` would write for it,
+    /// in one buffer, as one batch of the stream.
     pub fn on_happenings(&mut self, w: &Watcher, happenings: &[Happening]) {
-        let mut lines = Vec::new();
+        let mut buf = Vec::with_capacity(256 * happenings.len());
         for h in happenings {
+            // Writing to memory cannot fail.
+            let _ = stream::write(&mut buf, h, &JSONL);
             match h {
-                Happening::Change(c) => self.on_change(c, &w.registry, &mut lines),
+                Happening::Change(c) => self.on_change(c, &w.registry),
                 Happening::Snapshot { rows, complete } => {
                     self.first = Some(*complete);
                     for c in rows {
-                        self.on_change(c, &w.registry, &mut lines);
+                        self.on_change(c, &w.registry);
                     }
                 }
-                Happening::Broker {
-                    time,
-                    connected,
-                    reason,
-                } => {
-                    self.metrics.set_broker_up(*connected);
-                    lines.push(to_line(&BrokerEvent::new(
-                        *time,
-                        *connected,
-                        reason.as_deref(),
-                    )));
-                }
-                Happening::Warning(warning) => eprintln!("mqtt-scan: warning: {warning}"),
+                Happening::Broker { connected, .. } => self.metrics.set_broker_up(*connected),
+                Happening::Warning(_) => {}
             }
         }
-        if !lines.is_empty() {
-            let first = self.seq;
-            self.seq += lines.len() as u64;
+        if !buf.is_empty() {
+            let batch = Batch::new(self.seq, buf);
+            self.seq += batch.count;
             // No reader: nothing to keep.
-            let _ = self.stream.send(Arc::new(Batch { first, lines }));
+            let _ = self.stream.send(Arc::new(batch));
         }
         self.update_readiness(w);
     }
 
-    fn on_change(&mut self, c: &Change, registry: &Registry, lines: &mut Vec<String>) {
-        lines.push(to_line(c));
+    fn on_change(&mut self, c: &Change, registry: &Registry) {
         self.metrics.on_change(&c.name, registry.get(&c.name));
         if c.to.is_none() {
             self.transitions.remove(c.name.as_str());
@@ -204,17 +217,14 @@ impl Hub {
                 let _ = reply.send(registry.get(&name).map(|row| self.client(row)));
             }
             Request::Subscribe { reply } => {
-                let lines = if self.first.is_some() {
+                let buf = if self.first.is_some() {
                     snapshot_lines(registry)
                 } else {
                     // Before the first snapshot, its rows are still held back: they come
                     // through the stream with it.
                     Vec::new()
                 };
-                let batch = Batch {
-                    first: self.seq,
-                    lines,
-                };
+                let batch = Batch::new(self.seq, buf);
                 let _ = reply.send((batch, self.stream.subscribe()));
             }
             Request::Refresh { reply } => {
@@ -322,21 +332,14 @@ impl Transition {
     }
 }
 
-/// One value as an event line, without its newline.
-fn to_line<T: Serialize + ?Sized>(value: &T) -> String {
-    let mut out = Vec::with_capacity(256);
-    let _ = json::line(&mut out, value);
-    out.pop();
-    // serde_json writes UTF-8.
-    String::from_utf8(out).unwrap_or_default()
-}
-
 /// The table as first sightings, by name: how `watch --format jsonl` starts.
-fn snapshot_lines(registry: &Registry) -> Vec<String> {
+fn snapshot_lines(registry: &Registry) -> Vec<u8> {
     let now = crate::session::now_ms();
-    registry
-        .rows(SortKey::Name, None)
-        .into_iter()
-        .map(|r| to_line(&Change::sighting(r, now)))
-        .collect()
+    let rows = registry.rows(SortKey::Name, None);
+    let mut buf = Vec::with_capacity(256 * rows.len());
+    for r in rows {
+        // Writing to memory cannot fail.
+        let _ = json::line(&mut buf, &Change::sighting(r, now));
+    }
+    buf
 }

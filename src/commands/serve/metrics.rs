@@ -118,10 +118,6 @@ impl Metrics {
             }
             return;
         };
-        let labels = ClientLabels {
-            client: name.to_owned(),
-            source: row.source.to_string(),
-        };
         match self.exported.get(name) {
             Some(e) if e.source == row.source => {}
             Some(_) => {
@@ -139,6 +135,10 @@ impl Metrics {
         };
         let grew = row.changes.saturating_sub(seen.changes);
         seen.changes = row.changes;
+        let labels = ClientLabels {
+            client: name.to_owned(),
+            source: row.source.to_string(),
+        };
         self.up
             .get_or_create(&labels)
             .set(i64::from(row.state == State::Online));
@@ -204,55 +204,33 @@ pub fn openmetrics(prom: &Prom) -> String {
 /// with its `_total` suffix there, and there is no `# EOF` nor `# UNIT`. Line by line: label
 /// values never hold a raw newline (the encoder escapes it).
 pub fn classic(open: &str) -> String {
+    let counters: Vec<&str> = open
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
     let mut out = String::with_capacity(open.len());
-    let mut help: Option<&str> = None;
     for line in open.lines() {
-        if line.starts_with("# HELP ") {
-            if let Some(h) = help.replace(line) {
-                push_line(&mut out, h);
-            }
-            continue;
-        }
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, kind) = rest.split_once(' ').unwrap_or((rest, ""));
-            let counter = kind == "counter";
-            if let Some(h) = help.take() {
-                match h.strip_prefix("# HELP ").and_then(|r| r.strip_prefix(name)) {
-                    Some(text) if counter => {
-                        out.push_str("# HELP ");
-                        out.push_str(name);
-                        out.push_str("_total");
-                        push_line(&mut out, text);
-                    }
-                    _ => push_line(&mut out, h),
-                }
-            }
-            if counter {
-                out.push_str("# TYPE ");
-                out.push_str(name);
-                push_line(&mut out, "_total counter");
-            } else {
-                push_line(&mut out, line);
-            }
-            continue;
-        }
-        if let Some(h) = help.take() {
-            push_line(&mut out, h);
-        }
         if line == "# EOF" || line.starts_with("# UNIT ") {
             continue;
         }
-        push_line(&mut out, line);
-    }
-    if let Some(h) = help {
-        push_line(&mut out, h);
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| Some((p, line.strip_prefix(p)?)));
+        if let Some((prefix, rest)) = meta {
+            let name = rest.split(' ').next().unwrap_or(rest);
+            if counters.contains(&name) {
+                out.push_str(prefix);
+                out.push_str(name);
+                out.push_str("_total");
+                out.push_str(&rest[name.len()..]);
+                out.push('\n');
+                continue;
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
     }
     out
-}
-
-fn push_line(out: &mut String, line: &str) {
-    out.push_str(line);
-    out.push('\n');
 }
 
 #[cfg(test)]

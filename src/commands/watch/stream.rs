@@ -54,7 +54,8 @@ pub async fn run(
     result
 }
 
-fn write(buf: &mut Vec<u8>, h: &Happening, out: &Output) -> io::Result<()> {
+/// One happening as event lines (serve writes its stream with it too).
+pub fn write(buf: &mut Vec<u8>, h: &Happening, out: &Output) -> io::Result<()> {
     let change = |buf: &mut Vec<u8>, c: &Change| match out.format {
         EventFormat::Text => writeln!(buf, "{}", change_line(c, out.color)),
         EventFormat::Jsonl => json::line(&mut *buf, c),
