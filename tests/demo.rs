@@ -19,7 +19,9 @@ fn spawn_demo(args: &[&str], stdout: Stdio) -> Child {
         .unwrap()
 }
 
-/// The demo broker's URL: the first line of the demo's stderr says it.
+/// The demo broker's URL: the first line of the demo's stderr says it. The rest of its
+/// stderr goes on being read (into nothing): a closed pipe would fail the demo's next
+/// warning, and with it the demo.
 fn demo_url(demo: &mut Child) -> String {
     let mut stderr = BufReader::new(demo.stderr.take().unwrap());
     let mut first = String::new();
@@ -28,6 +30,7 @@ fn demo_url(demo: &mut Child) -> String {
         first.starts_with("mqtt-scan: demo broker at mqtt://127.0.0.1:"),
         "{first}"
     );
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     first
         .split_whitespace()
         .find(|w| w.starts_with("mqtt://"))
