@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod history;
 pub mod render;
 pub mod session;
 pub mod status;
