@@ -162,3 +162,69 @@ fn reason(e: &rusqlite::Error) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(path: &Path) -> String {
+        open_read_only(path).err().expect("an error").to_string()
+    }
+
+    #[test]
+    fn a_missing_file_says_which_command_writes_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("none.sqlite3");
+        let e = error_of(&path);
+        assert!(e.starts_with("no history database at "), "{e}");
+        assert!(e.contains("mqtt-scan serve --db"), "{e}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_sqlite_is_called_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("garbage.sqlite3");
+        std::fs::write(&path, vec![0x42_u8; 8192]).unwrap();
+        let e = error_of(&path);
+        assert!(e.contains("is damaged or not an SQLite database"), "{e}");
+        assert!(!e.contains("SqliteFailure"), "no Debug text: {e}");
+    }
+
+    #[test]
+    fn another_programs_sqlite_database_is_not_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other.sqlite3");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        let e = error_of(&path);
+        assert!(e.contains("is not an mqtt-scan history database"), "{e}");
+    }
+
+    #[test]
+    fn a_database_of_ours_opens_and_a_newer_one_asks_for_an_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ours.sqlite3");
+        let db = Connection::open(&path).unwrap();
+        db.execute_batch(&format!(
+            "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION}; {SCHEMA}"
+        ))
+        .unwrap();
+        open_read_only(&path).expect("ours opens read-only");
+        db.execute_batch(&format!("PRAGMA user_version = {};", SCHEMA_VERSION + 1))
+            .unwrap();
+        let e = error_of(&path);
+        assert!(e.contains("written by a newer mqtt-scan"), "{e}");
+    }
+
+    #[test]
+    fn the_default_path_is_under_the_xdg_state_directory() {
+        let path = default_path().expect("HOME or XDG_STATE_HOME is set in tests");
+        assert!(
+            path.ends_with("mqtt-scan/history.sqlite3"),
+            "{}",
+            path.display()
+        );
+    }
+}
