@@ -168,7 +168,7 @@ mod tests {
     use super::*;
 
     fn error_of(path: &Path) -> String {
-        open_read_only(path).err().expect("an error").to_string()
+        open_read_only(path).expect_err("an error").to_string()
     }
 
     #[test]
