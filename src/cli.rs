@@ -311,9 +311,20 @@ pub struct ServeArgs {
     /// only the totals, and a count of the clients left out.
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub metrics_max_clients: usize,
-    /// How many recent transitions to keep per client (in memory) for /api/clients/NAME.
+    /// How many recent transitions to keep per client in memory for /api/clients/NAME
+    /// when there is no history database (--no-db).
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub keep_transitions: usize,
+    /// The history database (SQLite): every transition, and the table with each row's
+    /// since, kept across restarts [default: $XDG_STATE_HOME/mqtt-scan/history.sqlite3]
+    #[arg(long, value_name = "FILE", conflicts_with = "no_db")]
+    pub db: Option<PathBuf>,
+    /// No history database: transitions are kept in memory only and lost on restart.
+    #[arg(long)]
+    pub no_db: bool,
+    /// How long the history database keeps transitions (older ones are deleted).
+    #[arg(long, default_value = "30d", value_parser = parse_duration, value_name = "DUR")]
+    pub keep: Duration,
     /// A persistent session with this client id: changes published while serve was away
     /// arrive when it comes back.
     #[arg(long, value_name = "NAME")]

@@ -14,6 +14,11 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+use crate::status::Payload;
+
+pub mod read;
+pub mod write;
+
 /// `PRAGMA user_version` of a database this build writes.
 pub const SCHEMA_VERSION: i64 = 1;
 
@@ -46,7 +51,7 @@ CREATE TABLE IF NOT EXISTS clients (
     name      TEXT    PRIMARY KEY,
     state     TEXT    NOT NULL,
     topic     TEXT    NOT NULL,
-    payload   BLOB    NOT NULL,  -- the last message's raw bytes
+    payload   BLOB    NOT NULL,  -- the last payload's bytes (see payload_bytes)
     since_ms  INTEGER,
     seen_ms   INTEGER NOT NULL
 ) WITHOUT ROWID;
@@ -73,6 +78,15 @@ pub fn default_path() -> Option<PathBuf> {
                 .map(|h| PathBuf::from(h).join(".local/state"))
         })?;
     Some(state.join("mqtt-scan").join("history.sqlite3"))
+}
+
+/// A payload as the `clients` table keeps it: a text payload's text, a JSON payload
+/// re-encoded compactly. Folding these bytes again gives the same state, detail and fields.
+pub fn payload_bytes(payload: &Payload) -> std::borrow::Cow<'_, [u8]> {
+    match payload.to_text() {
+        std::borrow::Cow::Borrowed(t) => std::borrow::Cow::Borrowed(t.as_bytes()),
+        std::borrow::Cow::Owned(t) => std::borrow::Cow::Owned(t.into_bytes()),
+    }
 }
 
 /// How long an open waits for another process's lock before it says the file is locked.

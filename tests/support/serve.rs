@@ -16,14 +16,22 @@ pub struct Serve {
     child: Option<Child>,
     pub port: u16,
     errors: Arc<Mutex<Vec<String>>>,
+    /// XDG_STATE_HOME, where the default history database goes (one per serve).
+    pub state: Arc<tempfile::TempDir>,
 }
 
 impl Serve {
     pub fn start(broker: &str, extra: &[&str]) -> Self {
+        Self::start_in(Arc::new(tempfile::tempdir().unwrap()), broker, extra)
+    }
+
+    /// With this XDG_STATE_HOME: a restart finds the same default database.
+    pub fn start_in(state: Arc<tempfile::TempDir>, broker: &str, extra: &[&str]) -> Self {
         let mut child = Command::new(BIN)
             .args(["serve", "-b", broker, "--listen", "127.0.0.1:0"])
             .args(extra)
             .env_remove("MQTT_SCAN_TOPIC")
+            .env("XDG_STATE_HOME", state.path())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -39,6 +47,7 @@ impl Serve {
             child: Some(child),
             port,
             errors,
+            state,
         }
     }
 

@@ -143,9 +143,31 @@ fn bad_value(key: &str, value: &str, known: &str) -> Response {
     )
 }
 
-async fn client(Shared(app): Shared<App>, Path(name): Path<String>) -> Response {
+/// `/api/clients/NAME`'s transitions: the last 100 unless `?limit=N` (at most this many).
+const DEFAULT_TRANSITIONS: usize = 100;
+const MAX_TRANSITIONS: usize = 100_000;
+
+async fn client(
+    Shared(app): Shared<App>,
+    Path(name): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    let mut limit = DEFAULT_TRANSITIONS;
+    for (key, value) in &params {
+        if key == "limit" {
+            match value.parse::<usize>() {
+                Ok(n) if n <= MAX_TRANSITIONS => limit = n,
+                _ => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        &format!("limit={value:?} is not a number from 0 to {MAX_TRANSITIONS}"),
+                    )
+                }
+            }
+        }
+    }
     let shown = crate::status::escape(&name).into_owned();
-    match ask(&app, |reply| Request::Client { name, reply }).await {
+    match ask(&app, |reply| Request::Client { name, limit, reply }).await {
         Ok(Some(doc)) => body(StatusCode::OK, JSON, doc),
         Ok(None) => error(
             StatusCode::NOT_FOUND,

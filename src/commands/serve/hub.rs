@@ -15,6 +15,7 @@ use super::metrics::Metrics;
 use crate::cli::EventFormat;
 use crate::commands::watch::core::{Happening, Link, Watcher};
 use crate::commands::watch::stream::{self, Output};
+use crate::history::write::Writer;
 use crate::render::{self, json};
 use crate::status::{Change, Payload, Registry, Row, SortKey, State};
 
@@ -65,9 +66,11 @@ pub enum Request {
         only: Option<State>,
         reply: oneshot::Sender<Pieces>,
     },
-    /// `/api/clients/{name}`: the row and its transitions, None for an unknown name.
+    /// `/api/clients/{name}`: the row and its last `limit` transitions, None for an
+    /// unknown name.
     Client {
         name: String,
+        limit: usize,
         reply: oneshot::Sender<Option<Vec<u8>>>,
     },
     /// `/api/events`: the table so far as first sightings (once the first snapshot is
@@ -87,8 +90,10 @@ pub struct Hub {
     /// The number of the next event line.
     seq: u64,
     ready: watch::Sender<Readiness>,
+    /// Without a history database: the last transitions per client, in memory.
     transitions: HashMap<Box<str>, VecDeque<Transition>>,
     keep: usize,
+    history: Option<Writer>,
     /// The first snapshot is done (and whether it was complete).
     first: Option<bool>,
 }
@@ -99,6 +104,7 @@ impl Hub {
         topics: Vec<String>,
         metrics: Metrics,
         keep: usize,
+        history: Option<Writer>,
     ) -> (Self, watch::Receiver<Readiness>) {
         let (ready, ready_rx) = watch::channel(Readiness {
             ready: false,
@@ -113,7 +119,8 @@ impl Hub {
             seq: 0,
             ready,
             transitions: HashMap::new(),
-            keep,
+            keep: if history.is_some() { 0 } else { keep },
+            history,
             first: None,
         };
         (hub, ready_rx)
@@ -125,9 +132,16 @@ impl Hub {
         self.set_ready(false, "waiting for the first retained snapshot".into());
     }
 
-    /// What one `next()` brought: the lines `watch --format jsonl` would write for it,
+    /// What one `next()` brought: recorded in the history database (committed before
+    /// anything of it is shown), then the lines `watch --format jsonl` would write for it,
     /// in one buffer, as one batch of the stream.
-    pub fn on_happenings(&mut self, w: &Watcher, happenings: &[Happening]) {
+    ///
+    /// # Errors
+    /// When the history database cannot be written.
+    pub fn on_happenings(&mut self, w: &Watcher, happenings: &[Happening]) -> anyhow::Result<()> {
+        if let Some(db) = self.history.as_mut() {
+            record(db, &w.registry, happenings)?;
+        }
         let mut buf = Vec::with_capacity(256 * happenings.len());
         for h in happenings {
             // Writing to memory cannot fail.
@@ -151,6 +165,27 @@ impl Hub {
             let _ = self.stream.send(Arc::new(batch));
         }
         self.update_readiness(w);
+        Ok(())
+    }
+
+    /// On a clock: readiness, and the history's watched time and retention.
+    ///
+    /// # Errors
+    /// When the history database cannot be written.
+    pub fn tick(&mut self, w: &Watcher) -> anyhow::Result<()> {
+        self.update_readiness(w);
+        let current = self.first.is_some() && w.link == Link::Connected && w.stale_since.is_none();
+        match self.history.as_mut() {
+            Some(db) => db.tick(current, crate::session::now_ms()),
+            None => Ok(()),
+        }
+    }
+
+    /// At a clean stop: the watched time ends now.
+    pub fn close(self) {
+        if let Some(db) = self.history {
+            db.close(crate::session::now_ms());
+        }
     }
 
     fn on_change(&mut self, c: &Change, registry: &Registry) {
@@ -205,7 +240,15 @@ impl Hub {
     }
 
     /// Answers one request from the table as it is (`w` None: not connected yet).
-    pub fn answer(&mut self, req: Request, w: Option<&Watcher>, empty: &Registry) {
+    ///
+    /// # Errors
+    /// When the history database cannot be read.
+    pub fn answer(
+        &mut self,
+        req: Request,
+        w: Option<&Watcher>,
+        empty: &Registry,
+    ) -> anyhow::Result<()> {
         let registry = w.map_or(empty, |w| &w.registry);
         match req {
             Request::Clients { sort, only, reply } => {
@@ -213,8 +256,12 @@ impl Hub {
                     self.first == Some(true) && w.is_some_and(|w| w.stale_since.is_none());
                 let _ = reply.send(self.document(registry, sort, only, complete));
             }
-            Request::Client { name, reply } => {
-                let _ = reply.send(registry.get(&name).map(|row| self.client(row)));
+            Request::Client { name, limit, reply } => {
+                let doc = match registry.get(&name) {
+                    Some(row) => Some(self.client(row, limit)?),
+                    None => None,
+                };
+                let _ = reply.send(doc);
             }
             Request::Subscribe { reply } => {
                 let buf = if self.first.is_some() {
@@ -232,6 +279,7 @@ impl Hub {
                 let _ = reply.send(());
             }
         }
+        Ok(())
     }
 
     fn document(
@@ -255,17 +303,23 @@ impl Hub {
         out
     }
 
-    fn client(&self, row: &Row) -> Vec<u8> {
+    fn client(&self, row: &Row, limit: usize) -> anyhow::Result<Vec<u8>> {
         #[derive(Serialize)]
         struct Client<'a> {
             client: &'a Row,
             transitions: Vec<Change>,
         }
-        let transitions = self
-            .transitions
-            .get(&*row.name)
-            .map(|t| t.iter().map(|t| t.change(&row.name)).collect())
-            .unwrap_or_default();
+        let transitions = match &self.history {
+            Some(db) => db.transitions(&row.name, limit)?,
+            None => self
+                .transitions
+                .get(&*row.name)
+                .map(|t| {
+                    let skip = t.len().saturating_sub(limit);
+                    t.iter().skip(skip).map(|t| t.change(&row.name)).collect()
+                })
+                .unwrap_or_default(),
+        };
         let mut out = Vec::new();
         let _ = json::line(
             &mut out,
@@ -274,7 +328,7 @@ impl Hub {
                 transitions,
             },
         );
-        out
+        Ok(out)
     }
 
     /// The lagged-reader counter, for the HTTP side.
@@ -330,6 +384,26 @@ impl Transition {
             retained: self.retained,
         }
     }
+}
+
+/// One batch of happenings as one transaction (none when it holds no change).
+fn record(db: &mut Writer, registry: &Registry, happenings: &[Happening]) -> anyhow::Result<()> {
+    let writes = |h: &Happening| matches!(h, Happening::Change(_) | Happening::Snapshot { .. });
+    if !happenings.iter().any(writes) {
+        return Ok(());
+    }
+    let now = crate::session::now_ms();
+    let batch = db.batch()?;
+    for h in happenings {
+        match h {
+            Happening::Change(c) => batch.change(c, registry)?,
+            Happening::Snapshot { rows, complete } => {
+                batch.snapshot(rows, *complete, registry, now)?;
+            }
+            Happening::Broker { .. } | Happening::Warning(_) => {}
+        }
+    }
+    batch.commit()
 }
 
 /// The table as first sightings, by name: how `watch --format jsonl` starts.

@@ -19,11 +19,12 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
 use self::hub::{Hub, Request};
-use super::watch::core::{self, Watcher};
+use super::watch::core::{self, Happening, Watcher};
 use super::watch::ChangeLog;
 use crate::cli::ServeArgs;
 use crate::config::{Connection, Scan};
 use crate::error::Exit;
+use crate::history::write::{Saved, Writer};
 use crate::status::Registry;
 use crate::tls::io_reason;
 
@@ -39,6 +40,7 @@ pub async fn run(conn: &Connection, scan: &Scan, args: &ServeArgs) -> anyhow::Re
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut log = args.log.as_deref().map(ChangeLog::open).transpose()?;
+    let (history, restore) = open_history(args)?;
     let listener = TcpListener::bind(&args.listen).await.map_err(|e| {
         anyhow::anyhow!(
             "cannot listen on {}: {} (choose another address with --listen)",
@@ -52,12 +54,13 @@ pub async fn run(conn: &Connection, scan: &Scan, args: &ServeArgs) -> anyhow::Re
         conn.broker
     );
 
-    let (conn, opts) = core::Options::for_session(
+    let (conn, mut opts) = core::Options::for_session(
         conn,
         &args.snapshot,
         args.session.as_deref(),
         args.session_expiry,
     );
+    opts.restore = restore;
 
     let (metrics, prom) = metrics::Metrics::new(args.metrics_max_clients);
     let (mut hub, ready) = Hub::new(
@@ -65,6 +68,7 @@ pub async fn run(conn: &Connection, scan: &Scan, args: &ServeArgs) -> anyhow::Re
         scan.filters(),
         metrics,
         args.keep_transitions,
+        history,
     );
     let (requests, mut inbox) = mpsc::channel::<Request>(64);
     let (stop_tx, stop) = watch::channel(false);
@@ -90,41 +94,23 @@ pub async fn run(conn: &Connection, scan: &Scan, args: &ServeArgs) -> anyhow::Re
     let started = loop {
         tokio::select! {
             w = &mut start => break w.map(Some),
-            Some(req) = inbox.recv() => hub.answer(req, None, &empty),
+            Some(req) = inbox.recv() => if let Err(e) = hub.answer(req, None, &empty) {
+                break Err(e);
+            },
             _ = term.recv() => break Ok(None),
             _ = int.recv() => break Ok(None),
             end = &mut server => break Err(server_ended(end)),
         }
     };
     let result = match started {
-        Ok(Some(mut w)) => {
-            hub.connected();
-            // A re-sync that changed nothing returns nothing from `next()`: readiness is
-            // also looked at on a clock.
-            let mut tick = tokio::time::interval(READINESS_TICK);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let result = loop {
-                tokio::select! {
-                    next = w.next() => match next {
-                        Ok(happenings) => {
-                            if let Some(log) = log.as_mut() {
-                                if let Err(e) = log.record(&happenings) {
-                                    break Err(e);
-                                }
-                            }
-                            hub.on_happenings(&w, &happenings);
-                        }
-                        Err(e) => break Err(e),
-                    },
-                    Some(req) = inbox.recv() => hub.answer(req, Some(&w), &empty),
-                    _ = tick.tick() => hub.update_readiness(&w),
-                    _ = term.recv() => break Ok(Exit::Success),
-                    _ = int.recv() => break Ok(Exit::Success),
-                    end = &mut server => break Err(server_ended(end)),
-                }
+        Ok(Some(w)) => {
+            let mut driver = Driver {
+                hub: &mut hub,
+                log: log.as_mut(),
+                inbox: &mut inbox,
+                empty: &empty,
             };
-            w.close().await;
-            result
+            driver.drive(w, &mut term, &mut int, &mut server).await
         }
         Ok(None) => Ok(Exit::Success),
         Err(e) => Err(e),
@@ -133,11 +119,86 @@ pub async fn run(conn: &Connection, scan: &Scan, args: &ServeArgs) -> anyhow::Re
     // requests in hand (bounded).
     let _ = stop_tx.send(true);
     drop(inbox);
+    hub.close();
     if !server.is_finished() {
         let _ = tokio::time::timeout(DRAIN, &mut server).await;
     }
     server.abort();
     result
+}
+
+/// The driver task once connected: the watcher's happenings, the HTTP side's requests,
+/// the clock, until a signal or an error.
+struct Driver<'a> {
+    hub: &'a mut Hub,
+    log: Option<&'a mut ChangeLog>,
+    inbox: &'a mut mpsc::Receiver<Request>,
+    empty: &'a Registry,
+}
+
+type Server = tokio::task::JoinHandle<std::io::Result<()>>;
+
+impl Driver<'_> {
+    async fn drive(
+        &mut self,
+        mut w: Watcher,
+        term: &mut tokio::signal::unix::Signal,
+        int: &mut tokio::signal::unix::Signal,
+        server: &mut Server,
+    ) -> anyhow::Result<Exit> {
+        self.hub.connected();
+        // A re-sync that changed nothing returns nothing from `next()`: readiness is also
+        // looked at on a clock.
+        let mut tick = tokio::time::interval(READINESS_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let result = loop {
+            let step = tokio::select! {
+                next = w.next() => match next {
+                    Ok(happenings) => self.on_happenings(&w, &happenings),
+                    Err(e) => Err(e),
+                },
+                Some(req) = self.inbox.recv() => self.hub.answer(req, Some(&w), self.empty),
+                _ = tick.tick() => self.hub.tick(&w),
+                _ = term.recv() => break Ok(Exit::Success),
+                _ = int.recv() => break Ok(Exit::Success),
+                end = &mut *server => Err(server_ended(end)),
+            };
+            if let Err(e) = step {
+                break Err(e);
+            }
+        };
+        w.close().await;
+        result
+    }
+
+    /// The change log first (`--log`), then the history database and what HTTP shows.
+    fn on_happenings(&mut self, w: &Watcher, happenings: &[Happening]) -> anyhow::Result<()> {
+        if let Some(log) = self.log.as_mut() {
+            log.record(happenings)?;
+        }
+        self.hub.on_happenings(w, happenings)
+    }
+}
+
+/// The history database `--db` (or the default) names, None with `--no-db`, and the
+/// table it kept.
+fn open_history(args: &ServeArgs) -> anyhow::Result<(Option<Writer>, Vec<Saved>)> {
+    if args.no_db {
+        return Ok((None, Vec::new()));
+    }
+    let Some(path) = args.db.clone().or_else(crate::history::default_path) else {
+        anyhow::bail!(
+            "no place for the history database: neither XDG_STATE_HOME nor HOME is set (give --db FILE, or --no-db)"
+        );
+    };
+    let db = Writer::open(&path, args.keep)?;
+    let saved = db.load()?;
+    eprintln!(
+        "mqtt-scan: history in {} ({} clients from the last run)",
+        crate::status::escape(&path.display().to_string()),
+        saved.len()
+    );
+    Ok((Some(db), saved))
 }
 
 fn server_ended(end: Result<std::io::Result<()>, tokio::task::JoinError>) -> anyhow::Error {

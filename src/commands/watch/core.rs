@@ -59,6 +59,10 @@ pub struct Options {
     pub settle: Duration,
     /// `--session NAME`: the persistent session's expiry.
     pub session_expiry: Option<Duration>,
+    /// The table as the history database last had it (serve): put back before the first
+    /// snapshot, which then judges it like a re-sync (what the broker no longer holds goes;
+    /// a status in the same state keeps its recorded since).
+    pub restore: Vec<crate::history::write::Saved>,
 }
 
 impl Options {
@@ -78,6 +82,7 @@ impl Options {
             wait: snapshot.wait,
             settle: snapshot.settle,
             session_expiry: session.map(|_| expiry),
+            restore: Vec::new(),
         };
         (conn, opts)
     }
@@ -153,6 +158,7 @@ impl Watcher {
         let mut registry = Registry::new(scan.sources.clone(), scan.vocab.clone());
         // Our own connection (a persistent session sees its own reconnects) is no row.
         registry.hide(&conn.client_id);
+        let held_back = restore(&mut registry, &opts.restore);
         let mut w = Self {
             registry,
             link: Link::Connected,
@@ -160,7 +166,7 @@ impl Watcher {
             live,
             sync: None,
             initial: true,
-            held_back: HashSet::new(),
+            held_back,
             aux: Aux::default(),
             filters,
             wait: opts.wait,
@@ -548,6 +554,27 @@ impl Watcher {
     pub fn counts(&self) -> crate::status::Summary {
         self.registry.summary()
     }
+}
+
+/// Puts saved rows back (folding their payloads again, as if retained, then their recorded
+/// since): the names put back, to be shown with the first snapshot. A saved row its
+/// payload no longer makes (a source that is gone from the command line) stays out.
+fn restore(registry: &mut Registry, saved: &[crate::history::write::Saved]) -> HashSet<String> {
+    let mut names = HashSet::with_capacity(saved.len());
+    let mut scratch = Vec::new();
+    for s in saved {
+        let obs = Observation {
+            topic: &s.topic,
+            payload: &s.payload,
+            retained: true,
+        };
+        registry.apply(&obs, s.seen, &mut scratch);
+        scratch.clear();
+        if registry.set_since(&s.name, s.since) {
+            names.insert(s.name.clone());
+        }
+    }
+    names
 }
 
 async fn recv_aux(aux: &mut Option<Session>, buf: &mut Vec<Event>) -> usize {

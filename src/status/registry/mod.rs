@@ -123,6 +123,16 @@ impl Registry {
         Some(&self.rows[i])
     }
 
+    /// Sets a row's `since` (from the history database: the broker's payload gave none).
+    /// False when there is no such row.
+    pub fn set_since(&mut self, name: &str, since: Option<DateTime<Utc>>) -> bool {
+        let Some(i) = self.position(name, self.hash(name)) else {
+            return false;
+        };
+        self.rows[i].since = since;
+        true
+    }
+
     /// Folds one message into the table.
     pub fn fold(&mut self, obs: &Observation<'_>, now: DateTime<Utc>) -> Outcome {
         self.fold_into(obs, now, None).0
