@@ -355,7 +355,7 @@ fn an_address_in_use_is_one_clear_error() {
     let m = Mosquitto::start();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = scan(&m.url(), &["serve", "--listen", &addr]);
+    let out = scan(&m.url(), &["serve", "--no-db", "--listen", &addr]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");

@@ -53,6 +53,13 @@ pub async fn run(conn: &Connection, scan: &Scan, args: &ServeArgs) -> anyhow::Re
         "mqtt-scan: serving http://{local}/ for {} (/api/clients, /api/events, /metrics, /healthz, /readyz)",
         conn.broker
     );
+    if let Some(db) = &history {
+        eprintln!(
+            "mqtt-scan: history in {} ({} clients from the last run)",
+            crate::status::escape(&db.path().display().to_string()),
+            restore.len()
+        );
+    }
 
     let (conn, mut opts) = core::Options::for_session(
         conn,
@@ -193,11 +200,6 @@ fn open_history(args: &ServeArgs) -> anyhow::Result<(Option<Writer>, Vec<Saved>)
     };
     let db = Writer::open(&path, args.keep)?;
     let saved = db.load()?;
-    eprintln!(
-        "mqtt-scan: history in {} ({} clients from the last run)",
-        crate::status::escape(&path.display().to_string()),
-        saved.len()
-    );
     Ok((Some(db), saved))
 }
 
