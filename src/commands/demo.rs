@@ -16,6 +16,12 @@ use crate::error::Exit;
 use crate::session::{AnnounceSpec, Announcer};
 use crate::status::{Pattern, SortKey, Source, Vocabulary};
 
+/// How long the demo's own watcher waits for the embedded broker's CONNACK at least.
+const DEMO_CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Devices join over this long (in order), not all in the same instant.
+const RAMP: Duration = Duration::from_secs(1);
+
 /// One pass of the fleet's story; then it starts again.
 const CYCLE: Duration = Duration::from_secs(60);
 
@@ -38,6 +44,9 @@ pub async fn run(base: &Connection, args: &DemoArgs, color: ColorChoice) -> anyh
     for i in 0..usize::from(args.devices) {
         tokio::spawn(device(conn.clone(), i));
     }
+    // A thousand devices connect at once: on a busy machine our own broker may take longer
+    // than a remote one should to answer the watcher (it is ours, and it is there).
+    conn.connect_timeout = conn.connect_timeout.max(DEMO_CONNECT_TIMEOUT);
     let scan = Scan {
         sources: demo_sources(),
         vocab: Vocabulary::default(),
@@ -295,6 +304,8 @@ fn spec(name: &str, style: Style) -> AnnounceSpec {
 async fn device(mut conn: Connection, i: usize) {
     let (name, role, style) = cast(i);
     conn.client_id = format!("demo-{name}");
+    // Spread over the ramp: device i of 1,000 a millisecond after device i-1.
+    sleep(RAMP.mul_f64((i % 1000) as f64 / 1000.0)).await;
     conn.keepalive = Duration::from_secs(5);
     let connect = || async {
         loop {
