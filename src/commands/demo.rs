@@ -305,7 +305,7 @@ async fn device(mut conn: Connection, i: usize) {
     let (name, role, style) = cast(i);
     conn.client_id = format!("demo-{name}");
     // Spread over the ramp: device i of 1,000 a millisecond after device i-1.
-    sleep(RAMP.mul_f64((i % 1000) as f64 / 1000.0)).await;
+    sleep(RAMP / 1000 * u32::try_from(i % 1000).unwrap_or(0)).await;
     conn.keepalive = Duration::from_secs(5);
     let connect = || async {
         loop {
