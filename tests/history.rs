@@ -316,3 +316,40 @@ fn a_damaged_foreign_or_busy_database_is_one_clear_error() {
     let err = serve_fails(&m, "/proc/mqtt-scan/history.sqlite3");
     assert!(err.contains("cannot create /proc/mqtt-scan"), "{err}");
 }
+
+#[test]
+fn availability_is_the_share_of_watched_time_online() {
+    let m = Mosquitto::start();
+    m.retain("sensors/connected/always", "1");
+    m.retain("sensors/connected/never", "0");
+    let s = Serve::start(&m.url(), &[]);
+    s.wait_ready();
+    let (status, doc) = wait_for(
+        "both clients' availability",
+        Duration::from_secs(90),
+        || {
+            let (status, doc) = s.json("/api/availability");
+            (doc["clients"].as_object()?.len() == 2).then_some((status, doc))
+        },
+    );
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["windows"], serde_json::json!(["24h", "7d"]));
+    assert!(
+        doc["generated_at"].as_str().unwrap().ends_with('Z'),
+        "{doc}"
+    );
+    for window in ["24h", "7d"] {
+        let share = |name: &str| doc["clients"][name][window].as_f64();
+        // Watched for a moment: online all of it, or none of it (or not yet known).
+        assert!(
+            share("always").is_none_or(|a| (a - 1.0).abs() < 1e-9),
+            "{doc}"
+        );
+        assert!(share("never").is_none_or(|n| n == 0.0), "{doc}");
+    }
+
+    let bare = Serve::start(&m.url(), &["--no-db"]);
+    let (status, doc) = bare.json("/api/availability");
+    assert_eq!(status, 404, "{doc}");
+    assert!(doc["error"].as_str().unwrap().contains("--no-db"), "{doc}");
+}

@@ -33,6 +33,8 @@ pub struct App {
     /// True once serve is shutting down: the event streams end.
     pub stop: watch::Receiver<bool>,
     pub lagged: Counter,
+    /// `/api/availability`, None without a history database.
+    pub availability: Option<Arc<super::availability::Cache>>,
 }
 
 pub fn router(app: App) -> Router {
@@ -42,6 +44,7 @@ pub fn router(app: App) -> Router {
         .route("/api/clients", get(clients))
         .route("/api/clients/{*name}", get(client))
         .route("/api/events", get(events))
+        .route("/api/availability", get(availability))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .with_state(app)
@@ -177,11 +180,24 @@ async fn client(
     }
 }
 
+async fn availability(Shared(app): Shared<App>) -> Response {
+    let Some(cache) = app.availability.as_ref() else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "no history database (serve runs with --no-db): availability needs one",
+        );
+    };
+    match cache.document().await {
+        Ok(doc) => body(StatusCode::OK, JSON, doc),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &format!("{e:#}")),
+    }
+}
+
 async fn not_found(uri: Uri) -> Response {
     error(
         StatusCode::NOT_FOUND,
         &format!(
-            "no such endpoint: {} (see /api/clients, /api/clients/NAME, /api/events, /metrics, /healthz, /readyz)",
+            "no such endpoint: {} (see /api/clients, /api/clients/NAME, /api/events, /api/availability, /metrics, /healthz, /readyz)",
             crate::status::escape(uri.path())
         ),
     )

@@ -164,11 +164,11 @@ impl Hub {
             // No reader: nothing to keep.
             let _ = self.stream.send(Arc::new(batch));
         }
-        self.update_readiness(w);
-        Ok(())
+        self.tick(w)
     }
 
-    /// On a clock: readiness, and the history's watched time and retention.
+    /// After each batch and on a clock: readiness, and the history's watched time (a
+    /// stretch starts the moment the table is current) and retention.
     ///
     /// # Errors
     /// When the history database cannot be written.

@@ -6,6 +6,7 @@
 //! One task (this one) owns the watcher and answers the handlers' requests between its
 //! `next()`s (which is cancel-safe); the server runs in a task of its own.
 
+mod availability;
 mod http;
 mod hub;
 mod metrics;
@@ -69,6 +70,9 @@ pub async fn run(conn: &Connection, scan: &Scan, args: &ServeArgs) -> anyhow::Re
     );
     opts.restore = restore;
 
+    let availability = history
+        .as_ref()
+        .map(|db| Arc::new(availability::Cache::new(db.path().to_owned())));
     let (metrics, prom) = metrics::Metrics::new(args.metrics_max_clients);
     let (mut hub, ready) = Hub::new(
         conn.broker.to_string(),
@@ -85,6 +89,7 @@ pub async fn run(conn: &Connection, scan: &Scan, args: &ServeArgs) -> anyhow::Re
         prom: Arc::new(prom),
         stop: stop.clone(),
         lagged: hub.lagged_counter(),
+        availability,
     };
     let mut stopping = stop.clone();
     let mut server = tokio::spawn(
