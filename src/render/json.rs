@@ -18,18 +18,26 @@ use crate::status::{Payload, Row};
 /// through serde every string and indent was a handful of calls (7,000 instructions a row).
 pub fn document<W: Write>(scan: &Scan<'_>, mut w: W) -> io::Result<()> {
     let mut out = Vec::with_capacity(4096);
+    head(scan, &mut out);
+    w.write_all(&out)?;
+    rows(&scan.clients, w)
+}
+
+/// The document up to its rows: everything that is about the scan rather than the clients
+/// (`serve` renders the rows once per version of the table and this part per request).
+pub fn head(scan: &Scan<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\n  \"broker\": ");
-    string(&mut out, scan.broker);
+    string(out, scan.broker);
     out.extend_from_slice(b",\n  \"topics\": [");
     for (i, t) in scan.topics.iter().enumerate() {
         out.extend_from_slice(if i == 0 { b"\n    " } else { b",\n    " });
-        string(&mut out, t);
+        string(out, t);
     }
     if !scan.topics.is_empty() {
         out.extend_from_slice(b"\n  ");
     }
     out.extend_from_slice(b"],\n  \"scanned_at\": ");
-    string(&mut out, Rfc3339::new(scan.scanned_at).as_str());
+    string(out, Rfc3339::new(scan.scanned_at).as_str());
     let s = &scan.summary;
     // Writing to a Vec cannot fail.
     let _ = write!(
@@ -37,7 +45,12 @@ pub fn document<W: Write>(scan: &Scan<'_>, mut w: W) -> io::Result<()> {
         ",\n  \"complete\": {},\n  \"summary\": {{\n    \"total\": {},\n    \"online\": {},\n    \"offline\": {},\n    \"unknown\": {}\n  }},\n  \"clients\": [",
         scan.complete, s.total, s.online, s.offline, s.unknown
     );
-    for (i, r) in scan.clients.iter().enumerate() {
+}
+
+/// The document from its rows on: the rows and the closing brackets.
+pub fn rows<W: Write>(clients: &[&Row], mut w: W) -> io::Result<()> {
+    let mut out = Vec::with_capacity(64 * 1024 + 4096);
+    for (i, r) in clients.iter().enumerate() {
         out.extend_from_slice(if i == 0 { b"\n    " } else { b",\n    " });
         row(&mut out, r, Layout::Pretty)?;
         if out.len() >= 64 * 1024 {
@@ -45,7 +58,7 @@ pub fn document<W: Write>(scan: &Scan<'_>, mut w: W) -> io::Result<()> {
             out.clear();
         }
     }
-    if !scan.clients.is_empty() {
+    if !clients.is_empty() {
         out.extend_from_slice(b"\n  ");
     }
     out.extend_from_slice(b"]\n}\n");

@@ -63,6 +63,9 @@ pub struct Registry {
     index: HashTable<Slot>,
     hasher: DefaultHashBuilder,
     epoch: u32,
+    /// Moves on with every change to the rows (a fold, a sweep, a since set): what was
+    /// rendered at one version is still right while it stays.
+    version: u64,
     /// Sparkplug: each node's last birth's bdSeq.
     births: HashMap<String, Option<u64>>,
     /// Homie 5: each device's root device.
@@ -80,6 +83,7 @@ impl Registry {
             index: HashTable::new(),
             hasher: DefaultHashBuilder::default(),
             epoch: 0,
+            version: 0,
             births: HashMap::new(),
             roots: HashMap::new(),
             hidden: Vec::new(),
@@ -89,9 +93,15 @@ impl Registry {
     /// A broker's events about this client id (ours: `--client-id`, `--session`) make no
     /// row; nor do those about the ids mqtt-scan generates (see `is_generated_client_id`).
     pub fn hide(&mut self, client_id: &str) {
+        self.version += 1;
         if !self.hidden.iter().any(|h| &**h == client_id) {
             self.hidden.push(client_id.into());
         }
+    }
+
+    /// The rows' version: the same number, the same rows (see `version`).
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     pub fn len(&self) -> usize {
@@ -126,6 +136,7 @@ impl Registry {
     /// Sets a row's `since` (from the history database: the broker's payload gave none).
     /// False when there is no such row.
     pub fn set_since(&mut self, name: &str, since: Option<DateTime<Utc>>) -> bool {
+        self.version += 1;
         let Some(i) = self.position(name, self.hash(name)) else {
             return false;
         };
@@ -176,6 +187,7 @@ impl Registry {
         now: DateTime<Utc>,
         out: Option<&mut Vec<Change>>,
     ) -> (Outcome, Option<std::borrow::Cow<'a, str>>) {
+        self.version += 1;
         // The name borrows from the topic (nearly always): it is owned only on insert.
         let Some((wildcards, source)) = self.source_of(obs.topic) else {
             return (Outcome::NoMatch, None);
@@ -409,6 +421,7 @@ impl Registry {
     /// Only rows that ever came from the retained store are judged: a status that is never
     /// retained (Sparkplug's births and deaths) cannot be missing from it.
     pub fn sweep(&mut self, epoch: u32, now: DateTime<Utc>) -> Vec<Change> {
+        self.version += 1;
         let mut gone = Vec::new();
         // From the end: the row that swap_remove moves into a slot was already checked.
         for i in (0..self.rows.len()).rev() {
