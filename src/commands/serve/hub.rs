@@ -376,8 +376,11 @@ impl std::io::Write for Pieces {
 #[derive(Default)]
 struct Rendered {
     version: u64,
-    kept: Vec<((SortKey, Option<State>), Arc<Pieces>)>,
+    kept: Vec<(View, Arc<Pieces>)>,
 }
+
+/// A sort and a filter of `/api/clients`.
+type View = (SortKey, Option<State>);
 
 impl Rendered {
     const KEEP: usize = 2;
