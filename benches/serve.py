@@ -22,6 +22,8 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -48,9 +50,12 @@ def timed_get(port, path):
 
 class Serve:
     def __init__(self, broker_port, extra=()):
+        # A history database of its own (the default one is under XDG_STATE_HOME).
+        self.state = tempfile.mkdtemp(prefix="mqtt-scan-serve-")
         self.proc = subprocess.Popen(
             [BIN, "serve", "-b", f"127.0.0.1:{broker_port}", "--listen", "127.0.0.1:0", *extra],
             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+            env={**os.environ, "XDG_STATE_HOME": self.state},
         )
         line = self.proc.stderr.readline()
         m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
@@ -125,7 +130,35 @@ def main():
                   f"  list --format json {mb*1000:.1f} ms [{min(tb)*1000:.1f}..{max(tb)*1000:.1f}]"
                   f"  ratio {ma/mb:.3f}", flush=True)
             # Paired in one process: the same GET against list's renderer over the same table.
+            # The table is quiet: serve renders its rows once and then only the head.
+            print("  quiet table (serve's rendered rows reused):", flush=True)
             subprocess.run([RENDER, str(serve.port), str(args.runs)], check=True)
+            # A change every 5 ms (one seeded client flipping, plain payloads): every GET
+            # renders the whole table again.
+            print("  changing table (every GET renders all rows):", flush=True)
+            flip = subprocess.Popen(["mosquitto_pub", "-p", str(broker.port), "-t",
+                                     "sensors/connected/dev1", "-r", "-l"],
+                                    stdin=subprocess.PIPE, text=True)
+            flipping = threading.Event()
+
+            def flipper():
+                i = 0
+                while not flipping.is_set():
+                    flip.stdin.write(f"{i % 2}\n")
+                    flip.stdin.flush()
+                    i += 1
+                    time.sleep(0.005)
+
+            t = threading.Thread(target=flipper, daemon=True)
+            t.start()
+            try:
+                time.sleep(0.5)
+                subprocess.run([RENDER, str(serve.port), str(args.runs), "changing"], check=True)
+            finally:
+                flipping.set()
+                t.join()
+                flip.stdin.close()
+                flip.wait()
             tm = [timed_get(serve.port, "/metrics") for _ in range(args.runs)]
             print(f"  GET /metrics (10,000 client series) "
                   f"{statistics.median(t for t, _ in tm)*1000:.1f} ms, {tm[0][1] / 2**20:.2f} MiB",
