@@ -556,8 +556,7 @@ impl Watcher {
     }
 }
 
-/// Puts saved rows back (folding their payloads again, as if retained, then their recorded
-/// since): the names put back, to be shown with the first snapshot. A saved row its
+/// Puts saved rows back (folding their payloads again, then their recorded since): the names put back, to be shown with the first snapshot. A saved row its
 /// payload no longer makes (a source that is gone from the command line) stays out.
 fn restore(registry: &mut Registry, saved: &[crate::history::write::Saved]) -> HashSet<String> {
     let mut names = HashSet::with_capacity(saved.len());
@@ -566,7 +565,9 @@ fn restore(registry: &mut Registry, saved: &[crate::history::write::Saved]) -> H
         let obs = Observation {
             topic: &s.topic,
             payload: &s.payload,
-            retained: true,
+            // A status retained by its convention is judged by the coming snapshot (gone
+            // from the store: gone), however it was seen last time; an event is not.
+            retained: registry.retained_by_convention(&s.topic),
         };
         registry.apply(&obs, s.seen, &mut scratch);
         scratch.clear();

@@ -378,6 +378,14 @@ impl Registry {
         self.named(source, topic, None, wildcards)
     }
 
+    /// Whether statuses on `topic` are retained by their convention (the payload says the
+    /// state: a re-sync from the retained store judges them), rather than events that are
+    /// never retained (Sparkplug's births and deaths, a broker's connect events).
+    pub fn retained_by_convention(&self, topic: &str) -> bool {
+        self.source_of(topic)
+            .is_some_and(|(_, i)| self.sources[i].rule == Rule::Payload)
+    }
+
     /// The first source whose pattern matches `topic`, and what its wildcards matched.
     fn source_of<'t>(&self, topic: &'t str) -> Option<(std::borrow::Cow<'t, str>, usize)> {
         self.sources
