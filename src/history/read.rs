@@ -71,6 +71,10 @@ const OPEN_STRETCH_MS: i64 = 90_000;
 /// A stretch of time, milliseconds.
 type Span = (i64, i64);
 
+/// A client's state (online or not; None: not known) as the widest window begins, and its
+/// transitions in it: when, and to what.
+type Timeline = (Option<bool>, Vec<(i64, Option<bool>)>);
+
 /// How much of `[from, to)` lies inside the (sorted, disjoint) `watched` stretches.
 fn watched_within(watched: &[Span], from: i64, to: i64) -> i64 {
     if to <= from {
@@ -129,7 +133,7 @@ pub fn availability(
         merged
     };
     // Each client's state as the widest window begins (None: not known then).
-    let mut timelines: BTreeMap<String, (Option<bool>, Vec<(i64, Option<bool>)>)> = {
+    let mut timelines: BTreeMap<String, Timeline> = {
         let mut stmt = db.prepare(
             "SELECT c.name, (SELECT to_state FROM transitions t \
                 WHERE t.name = c.name AND t.time_ms < ?1 ORDER BY t.time_ms DESC, t.id DESC LIMIT 1) \
