@@ -235,6 +235,15 @@ pub enum Format {
     Csv,
 }
 
+/// `--db FILE` for `list`, `watch` and `check`.
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    /// Fill `since` from serve's history database (read-only) where the broker's retained
+    /// payload gives no time and the status is the one recorded there.
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Output format.
@@ -253,6 +262,8 @@ pub struct ListArgs {
     /// for, ip, topic, source [default: those that fit the terminal]
     #[arg(long, value_enum, value_delimiter = ',', value_name = "COLS")]
     pub columns: Option<Vec<crate::render::columns::Column>>,
+    #[command(flatten)]
+    pub history: HistoryArgs,
     #[command(flatten)]
     pub snapshot: SnapshotArgs,
 }
@@ -294,6 +305,8 @@ pub struct WatchArgs {
     /// Append every state change to FILE as a JSON line (synced to disk per batch).
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+    #[command(flatten)]
+    pub history: HistoryArgs,
     #[command(flatten)]
     pub snapshot: SnapshotArgs,
 }
@@ -409,6 +422,8 @@ pub struct CheckArgs {
     /// `<prefix>status`.
     #[arg(long)]
     pub per_client_host: bool,
+    #[command(flatten)]
+    pub history: HistoryArgs,
     #[command(flatten)]
     pub snapshot: SnapshotArgs,
 }

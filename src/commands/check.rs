@@ -96,12 +96,16 @@ async fn snapshot(
     names: &[String],
 ) -> anyhow::Result<(Registry, bool, Option<String>)> {
     let started = Instant::now();
+    let history = super::open_history(&args.history)?;
     let super::Snapshot {
         session,
-        registry,
+        mut registry,
         complete,
         blind,
     } = super::take_snapshot(conn, scan, &args.snapshot, false, args.timeout, names).await?;
+    if let Some(h) = &history {
+        h.fill(&mut registry)?;
+    }
     // The verdict is known: a slow goodbye must not turn it into UNKNOWN.
     let goodbye = args
         .timeout

@@ -60,6 +60,7 @@ pub async fn run(base: &Connection, args: &DemoArgs, color: ColorChoice) -> anyh
         session: None,
         session_expiry: Duration::from_secs(86_400),
         log: None,
+        history: crate::cli::HistoryArgs { db: None },
         snapshot: SnapshotArgs {
             wait: Duration::from_secs(5),
             // Our own rumqttd writes a new subscription's retained messages out, SUBACK

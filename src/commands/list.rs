@@ -14,12 +14,16 @@ pub async fn run(
 ) -> anyhow::Result<Exit> {
     let filters = scan.filters();
     let covers_all = filters.iter().any(|f| f == "#");
+    let history = super::open_history(&args.history)?;
     let super::Snapshot {
         session,
-        registry,
+        mut registry,
         mut complete,
         blind,
     } = super::take_snapshot(conn, scan, &args.snapshot, covers_all, None, &[]).await?;
+    if let Some(h) = &history {
+        h.fill(&mut registry)?;
+    }
     let shortfall = covers_all
         .then(|| {
             let counts = session.counts();

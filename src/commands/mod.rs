@@ -149,6 +149,17 @@ pub struct Snapshot {
     pub blind: Option<String>,
 }
 
+/// `--db FILE` of `list`, `watch` and `check`, opened read-only before connecting (a
+/// wrong path is said before any wait).
+pub fn open_history(
+    args: &crate::cli::HistoryArgs,
+) -> anyhow::Result<Option<crate::history::read::Filler>> {
+    args.db
+        .as_deref()
+        .map(crate::history::read::Filler::open)
+        .transpose()
+}
+
 /// The retained snapshot, as `list`, `check` and `prune` take it: a clean QoS 0 session
 /// (left open for what comes next), the table, and whether it is complete. `timeout`
 /// (check's `--timeout`) bounds it all; when it runs out the error names the stage. When

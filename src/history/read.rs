@@ -6,8 +6,33 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::DateTime;
 use rusqlite::{params, Connection};
 
-use super::payload_bytes;
+use super::{db_error, open_read_only, payload_bytes};
 use crate::status::{Registry, SortKey};
+
+/// `--db FILE` of `list`, `watch` and `check`: the history database, read-only.
+pub struct Filler {
+    path: std::path::PathBuf,
+    db: Connection,
+}
+
+impl Filler {
+    /// # Errors
+    /// One sentence: missing, not ours, damaged, locked, newer.
+    pub fn open(path: &std::path::Path) -> anyhow::Result<Self> {
+        Ok(Self {
+            db: open_read_only(path)?,
+            path: path.to_owned(),
+        })
+    }
+
+    /// [`fill_since`] on this database.
+    ///
+    /// # Errors
+    /// When the database cannot be read (one sentence).
+    pub fn fill(&self, registry: &mut Registry) -> anyhow::Result<usize> {
+        fill_since(&self.db, registry).map_err(|e| db_error(&self.path, &e))
+    }
+}
 
 /// What the database last knew of a client, as far as filling `since` goes.
 struct Known {

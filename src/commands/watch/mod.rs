@@ -24,7 +24,10 @@ pub async fn run(
 ) -> anyhow::Result<Exit> {
     // Before connecting: Ctrl-C or SIGTERM during a slow connect is still a clean exit 0.
     let mut signals = Signals::new()?;
-    let log = args.log.as_deref().map(ChangeLog::open).transpose()?;
+    let after = Afterwards {
+        log: args.log.as_deref().map(ChangeLog::open).transpose()?,
+        history: super::open_history(&args.history)?,
+    };
     let (conn, opts) = core::Options::for_session(
         conn,
         &args.snapshot,
@@ -42,7 +45,7 @@ pub async fn run(
             format: args.format,
             color: color.enabled(terminal),
         };
-        stream::run(watcher, out, log, signals).await
+        stream::run(watcher, out, after, signals).await
     } else {
         let view = tui::View::new(
             conn.broker.to_string(),
@@ -53,7 +56,40 @@ pub async fn run(
             scan.uses_presets(),
             args.columns.clone(),
         );
-        tui::run(watcher, view, log, signals).await
+        tui::run(watcher, view, after, signals).await
+    }
+}
+
+/// What is done with each batch besides showing it: `--log`, and `--db`'s since for the
+/// rows the broker's retained payloads give no time.
+pub struct Afterwards {
+    pub log: Option<ChangeLog>,
+    pub history: Option<crate::history::read::Filler>,
+}
+
+impl Afterwards {
+    /// # Errors
+    /// When `--log` cannot be written or `--db` read.
+    pub fn on_batch(
+        &mut self,
+        w: &mut core::Watcher,
+        happenings: &[Happening],
+    ) -> anyhow::Result<()> {
+        if let Some(log) = self.log.as_mut() {
+            log.record(happenings)?;
+        }
+        if let Some(history) = &self.history {
+            // New rows from the store: the first snapshot, a re-sync's first sightings.
+            let sighted = happenings.iter().any(|h| match h {
+                Happening::Snapshot { .. } => true,
+                Happening::Change(c) => c.from.is_none() && c.retained,
+                _ => false,
+            });
+            if sighted {
+                history.fill(&mut w.registry)?;
+            }
+        }
+        Ok(())
     }
 }
 

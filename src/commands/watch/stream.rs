@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use super::core::{Happening, Watcher};
-use super::{ChangeLog, Signals};
+use super::{Afterwards, Signals};
 use crate::cli::EventFormat;
 use crate::error::Exit;
 use crate::render::events::{broker_line, change_line, BrokerEvent};
@@ -19,7 +19,7 @@ pub struct Output {
 pub async fn run(
     mut w: Watcher,
     out: Output,
-    mut log: Option<ChangeLog>,
+    mut after: Afterwards,
     mut signals: Signals,
 ) -> anyhow::Result<Exit> {
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
@@ -34,10 +34,8 @@ pub async fn run(
                 for h in &happenings {
                     write(&mut buf, h, &out)?;
                 }
-                if let Some(log) = log.as_mut() {
-                    if let Err(e) = log.record(&happenings) {
-                        break Err(e);
-                    }
+                if let Err(e) = after.on_batch(&mut w, &happenings) {
+                    break Err(e);
                 }
                 let mut stdout = io::stdout().lock();
                 match stdout.write_all(&buf).and_then(|()| stdout.flush()) {

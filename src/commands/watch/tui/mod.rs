@@ -20,7 +20,7 @@ use ratatui::Frame;
 use tokio::sync::mpsc;
 
 use super::core::{Happening, Link, Watcher};
-use super::{ChangeLog, Signals};
+use super::{Afterwards, Signals};
 use crate::error::Exit;
 use crate::render::columns::{shorten, width, Column};
 use crate::render::table::{self, age, clients};
@@ -77,7 +77,7 @@ impl Drop for Restore {
 pub async fn run(
     mut w: Watcher,
     mut view: View,
-    mut log: Option<ChangeLog>,
+    mut after: Afterwards,
     mut signals: Signals,
 ) -> anyhow::Result<Exit> {
     // The guard first: if setting up fails halfway (raw mode on, no alternate screen),
@@ -95,10 +95,8 @@ pub async fn run(
         tokio::select! {
             next = w.next() => match next {
                 Ok(happenings) => {
-                    if let Some(log) = log.as_mut() {
-                        if let Err(e) = log.record(&happenings) {
-                            break Err(e);
-                        }
+                    if let Err(e) = after.on_batch(&mut w, &happenings) {
+                        break Err(e);
                     }
                     view.record(&happenings, Instant::now());
                     dirty = true;
