@@ -39,6 +39,11 @@ pub struct App {
 
 pub fn router(app: App) -> Router {
     Router::new()
+        .route("/", get(super::dashboard::index))
+        .route("/assets/app.js", get(super::dashboard::app))
+        .route("/assets/style.css", get(super::dashboard::style))
+        .route("/assets/icon.svg", get(super::dashboard::icon))
+        .route("/favicon.ico", get(super::dashboard::favicon))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/clients", get(clients))

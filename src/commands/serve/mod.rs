@@ -7,6 +7,7 @@
 //! `next()`s (which is cancel-safe); the server runs in a task of its own.
 
 mod availability;
+mod dashboard;
 mod http;
 mod hub;
 mod metrics;
