@@ -19,6 +19,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -78,6 +79,7 @@ class Serve:
     def stop(self):
         self.proc.terminate()
         self.proc.wait()
+        shutil.rmtree(self.state, ignore_errors=True)
 
 
 def untimed(doc):

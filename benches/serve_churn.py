@@ -19,6 +19,7 @@ import argparse
 import http.client
 import os
 import re
+import shutil
 import socket
 import sqlite3
 import statistics
@@ -178,6 +179,7 @@ def main():
                 print(f"{cfg} round {r + 1}: {res}", flush=True)
     finally:
         broker.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     name = {"A": "serve --no-db", "B": "serve --db"}
     print(f"\n{args.rate}/s for {args.seconds} s over {args.devices} clients")
     for cfg in ("A", "B"):
