@@ -288,6 +288,29 @@ impl Writer {
     }
 }
 
+/// Puts saved rows back in a new table (folding their payloads again, then their recorded
+/// since): the names put back, for the watcher to show with its first snapshot. A saved
+/// row its payload no longer makes (a source gone from the command line) stays out.
+pub fn restore(registry: &mut Registry, saved: &[Saved]) -> HashSet<String> {
+    let mut names = HashSet::with_capacity(saved.len());
+    let mut scratch = Vec::new();
+    for s in saved {
+        let obs = crate::status::Observation {
+            topic: &s.topic,
+            payload: &s.payload,
+            // A status retained by its convention is judged by the coming snapshot (gone
+            // from the store: gone), however it was seen last time; an event is not.
+            retained: registry.retained_by_convention(&s.topic),
+        };
+        registry.apply(&obs, s.seen, &mut scratch);
+        scratch.clear();
+        if registry.set_since(&s.name, s.since) {
+            names.insert(s.name.clone());
+        }
+    }
+    names
+}
+
 /// A change line's payload back from its JSON text.
 fn payload_from_json(text: &str) -> Payload {
     match serde_json::from_str::<serde_json::Value>(text) {

@@ -158,7 +158,7 @@ impl Watcher {
         let mut registry = Registry::new(scan.sources.clone(), scan.vocab.clone());
         // Our own connection (a persistent session sees its own reconnects) is no row.
         registry.hide(&conn.client_id);
-        let held_back = restore(&mut registry, &opts.restore);
+        let held_back = crate::history::write::restore(&mut registry, &opts.restore);
         let mut w = Self {
             registry,
             link: Link::Connected,
@@ -554,28 +554,6 @@ impl Watcher {
     pub fn counts(&self) -> crate::status::Summary {
         self.registry.summary()
     }
-}
-
-/// Puts saved rows back (folding their payloads again, then their recorded since): the names put back, to be shown with the first snapshot. A saved row its
-/// payload no longer makes (a source that is gone from the command line) stays out.
-fn restore(registry: &mut Registry, saved: &[crate::history::write::Saved]) -> HashSet<String> {
-    let mut names = HashSet::with_capacity(saved.len());
-    let mut scratch = Vec::new();
-    for s in saved {
-        let obs = Observation {
-            topic: &s.topic,
-            payload: &s.payload,
-            // A status retained by its convention is judged by the coming snapshot (gone
-            // from the store: gone), however it was seen last time; an event is not.
-            retained: registry.retained_by_convention(&s.topic),
-        };
-        registry.apply(&obs, s.seen, &mut scratch);
-        scratch.clear();
-        if registry.set_since(&s.name, s.since) {
-            names.insert(s.name.clone());
-        }
-    }
-    names
 }
 
 async fn recv_aux(aux: &mut Option<Session>, buf: &mut Vec<Event>) -> usize {
