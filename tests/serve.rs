@@ -510,3 +510,31 @@ fn a_real_prometheus_scrapes_each_clients_up_value() {
         assert!(query(q).is_some(), "Prometheus refused the README's {q}");
     }
 }
+
+#[test]
+fn api_clients_follows_every_update_of_a_row_even_without_a_state_change() {
+    let m = Mosquitto::start();
+    m.retain("sensors/connected/steady", "1");
+    m.retain("sensors/connected/other", "0");
+    let s = Serve::start(&m.url(), &["--no-db"]);
+    s.wait_ready();
+    // Rendered once (and kept), for both orders.
+    let (_, first) = s.json("/api/clients");
+    let _ = s.json("/api/clients?sort=state");
+    assert_eq!(client(&first, "steady").unwrap()["payload"], "1");
+    // Same state, another payload: no change line, but the row is not the same.
+    m.retain("sensors/connected/steady", "online");
+    wait_for("the new payload served", Duration::from_secs(10), || {
+        let (_, doc) = s.json("/api/clients");
+        (client(&doc, "steady")?["payload"] == "online").then_some(())
+    });
+    let (_, by_state) = s.json("/api/clients?sort=state");
+    assert_eq!(client(&by_state, "steady").unwrap()["payload"], "online");
+    assert_eq!(client(&by_state, "other").unwrap()["payload"], "0");
+    // And it is still list's document.
+    let listed = list_json(&m.url(), &[]);
+    assert_eq!(
+        client(&listed, "steady").unwrap()["detail"],
+        client(&s.json("/api/clients").1, "steady").unwrap()["detail"]
+    );
+}
