@@ -48,31 +48,11 @@ pub fn head(scan: &Scan<'_>, out: &mut Vec<u8>) {
 }
 
 /// The document from its rows on: the rows and the closing brackets.
-pub fn rows<W: Write>(clients: &[&Row], w: W) -> io::Result<()> {
-    rows_with(clients, w, |r, out| row(out, r, Layout::Pretty))
-}
-
-/// One row as the document writes it (pretty, indented for its place in `clients`).
-///
-/// # Errors
-/// Only from serde_json on a value it cannot write (none of a row's).
-pub fn pretty_row(out: &mut Vec<u8>, r: &Row) -> io::Result<()> {
-    row(out, r, Layout::Pretty)
-}
-
-/// [`rows`] with each row's bytes from `each` (`serve` keeps them between requests).
-///
-/// # Errors
-/// From `w`, or from `each`.
-pub fn rows_with<W: Write>(
-    clients: &[&Row],
-    mut w: W,
-    mut each: impl FnMut(&Row, &mut Vec<u8>) -> io::Result<()>,
-) -> io::Result<()> {
+pub fn rows<W: Write>(clients: &[&Row], mut w: W) -> io::Result<()> {
     let mut out = Vec::with_capacity(64 * 1024 + 4096);
     for (i, r) in clients.iter().enumerate() {
         out.extend_from_slice(if i == 0 { b"\n    " } else { b",\n    " });
-        each(r, &mut out)?;
+        row(&mut out, r, Layout::Pretty)?;
         if out.len() >= 64 * 1024 {
             w.write_all(&out)?;
             out.clear();

@@ -377,10 +377,6 @@ impl std::io::Write for Pieces {
 struct Rendered {
     version: u64,
     kept: Vec<(View, Arc<Pieces>)>,
-    /// Each row's bytes as last rendered, and the row's `touched` then: a changing table
-    /// renders only the rows that changed (at 100,000 clients, 32 MB more for about half
-    /// of the render's time).
-    rows: HashMap<Box<str>, (u64, Bytes)>,
 }
 
 /// A sort and a filter of `/api/clients`.
@@ -402,32 +398,8 @@ impl Rendered {
             return pieces;
         }
         let mut pieces = Pieces::default();
-        if self.rows.len() > 2 * registry.len() + 1024 {
-            // Mostly rows that are gone: start again.
-            self.rows.clear();
-        }
-        let cache = &mut self.rows;
-        let mut fresh = Vec::new();
         // Writing to memory cannot fail.
-        let _ = json::rows_with(&registry.rows(sort, only), &mut pieces, |r, out| {
-            if let Some((touched, bytes)) = cache.get(&*r.name) {
-                if *touched == r.touched {
-                    out.extend_from_slice(bytes);
-                    return Ok(());
-                }
-            }
-            fresh.clear();
-            json::pretty_row(&mut fresh, r)?;
-            out.extend_from_slice(&fresh);
-            let bytes = Bytes::copy_from_slice(&fresh);
-            match cache.get_mut(&*r.name) {
-                Some(entry) => *entry = (r.touched, bytes),
-                None => {
-                    cache.insert(r.name.clone(), (r.touched, bytes));
-                }
-            }
-            Ok(())
-        });
+        let _ = json::rows(&registry.rows(sort, only), &mut pieces);
         let pieces = Arc::new(pieces);
         if self.kept.len() >= Self::KEEP {
             self.kept.remove(0);

@@ -141,7 +141,6 @@ impl Registry {
             return false;
         };
         self.rows[i].since = since;
-        self.rows[i].touched = self.version;
         true
     }
 
@@ -280,7 +279,6 @@ impl Registry {
             });
         if let Some(i) = found {
             let row = &mut self.rows[i];
-            row.touched = self.version;
             let from = row.state;
             if from != parsed.state {
                 row.since = since;
@@ -324,7 +322,6 @@ impl Registry {
             source: Arc::clone(label),
             epoch: self.epoch,
             retained_ever: obs.retained,
-            touched: self.version,
         };
         let at = u32::try_from(self.rows.len()).expect("fewer than 4 billion clients");
         self.rows.push(row);
@@ -355,7 +352,6 @@ impl Registry {
                 continue;
             }
             let from = row.state;
-            row.touched = self.version;
             row.state = State::Offline;
             row.detail = Detail::Value(Box::new(serde_json::Value::String(detail.to_owned())));
             row.since = Some(now);

@@ -81,9 +81,6 @@ pub struct Row {
     pub epoch: u32,
     /// Some message for this row came from the retained store: a re-sync may judge it.
     pub retained_ever: bool,
-    /// The table's version when this row last changed (see `Registry::version`): what was
-    /// rendered of it since is still right.
-    pub touched: u64,
 }
 
 impl Row {
