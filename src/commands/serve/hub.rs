@@ -377,6 +377,9 @@ impl std::io::Write for Pieces {
 struct Rendered {
     version: u64,
     kept: Vec<(View, Arc<Pieces>)>,
+    /// The rows' places in name order, at a layout of the table (the default sort, and the
+    /// most of a render: kept while no row comes or goes).
+    by_name: Option<(u64, Vec<u32>)>,
 }
 
 /// A sort and a filter of `/api/clients`.
@@ -397,9 +400,19 @@ impl Rendered {
             self.kept.push(hit);
             return pieces;
         }
+        let rows = if sort == SortKey::Name {
+            let layout = registry.layout();
+            if self.by_name.as_ref().is_none_or(|(l, _)| *l != layout) {
+                self.by_name = Some((layout, registry.name_order()));
+            }
+            let order = self.by_name.as_ref().map_or(&[][..], |(_, o)| o.as_slice());
+            registry.rows_in(order, only)
+        } else {
+            registry.rows(sort, only)
+        };
         let mut pieces = Pieces::default();
         // Writing to memory cannot fail.
-        let _ = json::rows(&registry.rows(sort, only), &mut pieces);
+        let _ = json::rows(&rows, &mut pieces);
         let pieces = Arc::new(pieces);
         if self.kept.len() >= Self::KEEP {
             self.kept.remove(0);

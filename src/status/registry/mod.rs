@@ -66,6 +66,8 @@ pub struct Registry {
     /// Moves on with every change to the rows (a fold, a sweep, a since set): what was
     /// rendered at one version is still right while it stays.
     version: u64,
+    /// Moves on when a row is added or removed (see `layout`).
+    layout: u64,
     /// Sparkplug: each node's last birth's bdSeq.
     births: HashMap<String, Option<u64>>,
     /// Homie 5: each device's root device.
@@ -84,6 +86,7 @@ impl Registry {
             hasher: DefaultHashBuilder::default(),
             epoch: 0,
             version: 0,
+            layout: 0,
             births: HashMap::new(),
             roots: HashMap::new(),
             hidden: Vec::new(),
@@ -324,6 +327,7 @@ impl Registry {
             retained_ever: obs.retained,
         };
         let at = u32::try_from(self.rows.len()).expect("fewer than 4 billion clients");
+        self.layout += 1;
         self.rows.push(row);
         let slot = Slot {
             row: at,
@@ -456,6 +460,7 @@ impl Registry {
         if let Ok(entry) = self.index.find_entry(hash, |s| s.row as usize == i) {
             entry.remove();
         }
+        self.layout += 1;
         let row = self.rows.swap_remove(i);
         if let Some(moved) = self.rows.get(i) {
             let old = u32::try_from(self.rows.len()).expect("fewer than 4 billion clients");
@@ -481,6 +486,32 @@ impl Registry {
             }
         }
         s
+    }
+
+    /// Moves on when a row comes or goes (and only then): the rows' places in the table,
+    /// and so an [`Registry::name_order`], stay while it does.
+    pub fn layout(&self) -> u64 {
+        self.layout
+    }
+
+    /// The rows' places in the table, in natural name order (`rows(SortKey::Name, None)`
+    /// as places): for [`Registry::rows_in`] while [`Registry::layout`] stays.
+    pub fn name_order(&self) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..u32::try_from(self.rows.len()).unwrap_or(u32::MAX)).collect();
+        order.sort_unstable_by(|&a, &b| {
+            natural_cmp(&self.rows[a as usize].name, &self.rows[b as usize].name)
+        });
+        order
+    }
+
+    /// The rows at these places (from [`Registry::name_order`] at the current layout),
+    /// filtered by `only`.
+    pub fn rows_in(&self, order: &[u32], only: Option<State>) -> Vec<&Row> {
+        order
+            .iter()
+            .filter_map(|&i| self.rows.get(i as usize))
+            .filter(|r| only.is_none_or(|s| r.state == s))
+            .collect()
     }
 
     /// The rows to show: filtered by `only`, sorted by `sort`.

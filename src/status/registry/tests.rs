@@ -409,3 +409,28 @@ fn sort_and_filter() {
         }
     );
 }
+
+#[test]
+fn the_name_order_by_places_is_the_name_sort_while_the_layout_stays() {
+    let mut r = registry(&["s/#"]);
+    for name in ["n10", "n2", "n1", "x", "n3"] {
+        r.fold(&obs(&format!("s/{name}"), "1", true), t(0));
+    }
+    let layout = r.layout();
+    let order = r.name_order();
+    // A change of state keeps the layout, and the order still holds.
+    r.fold(&obs("s/n2", "0", false), t(1));
+    assert_eq!(r.layout(), layout);
+    let names = |v: Vec<&Row>| v.iter().map(|r| r.name.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        names(r.rows_in(&order, None)),
+        names(r.rows(SortKey::Name, None))
+    );
+    assert_eq!(
+        names(r.rows_in(&order, Some(State::Offline))),
+        names(r.rows(SortKey::Name, Some(State::Offline)))
+    );
+    // A row that goes (or comes) moves the layout.
+    r.fold(&obs("s/n1", "", true), t(2));
+    assert_ne!(r.layout(), layout);
+}
