@@ -137,7 +137,7 @@ def main():
             subprocess.run([RENDER, str(serve.port), str(args.runs)], check=True)
             # A change every 5 ms (one seeded client flipping, plain payloads): every GET
             # renders the whole table again.
-            print("  changing table (every GET renders all rows):", flush=True)
+            print("  changing table (every GET renders the changed stretches of rows):", flush=True)
             flip = subprocess.Popen(["mosquitto_pub", "-p", str(broker.port), "-t",
                                      "sensors/connected/dev1", "-r", "-l"],
                                     stdin=subprocess.PIPE, text=True)

@@ -58,11 +58,27 @@ pub fn rows<W: Write>(clients: &[&Row], mut w: W) -> io::Result<()> {
             out.clear();
         }
     }
-    if !clients.is_empty() {
+    end(!clients.is_empty(), &mut out);
+    w.write_all(&out)
+}
+
+/// Rows for a stretch of the `clients` array, each written after `,\n    ` (`serve` keeps
+/// the array in such stretches): joined, the first comma dropped and [`end`] after them,
+/// they are what [`rows`] writes.
+pub fn items<'r>(clients: impl IntoIterator<Item = &'r Row>, out: &mut Vec<u8>) -> io::Result<()> {
+    for r in clients {
+        out.extend_from_slice(b",\n    ");
+        row(out, r, Layout::Pretty)?;
+    }
+    Ok(())
+}
+
+/// The document's end, after its rows (`any`: there was at least one).
+pub fn end(any: bool, out: &mut Vec<u8>) {
+    if any {
         out.extend_from_slice(b"\n  ");
     }
     out.extend_from_slice(b"]\n}\n");
-    w.write_all(&out)
 }
 
 /// `--format jsonl`: one compact row a line.

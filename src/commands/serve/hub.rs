@@ -12,6 +12,8 @@ use serde::Serialize;
 use tokio::sync::{broadcast, oneshot, watch};
 
 use super::metrics::Metrics;
+pub use super::rendered::Pieces;
+use super::rendered::Rendered;
 use crate::cli::EventFormat;
 use crate::commands::watch::core::{Happening, Link, Watcher};
 use crate::commands::watch::stream::{self, Output};
@@ -344,81 +346,6 @@ impl Hub {
     /// The lagged-reader counter, for the HTTP side.
     pub fn lagged_counter(&self) -> prometheus_client::metrics::counter::Counter {
         self.metrics.lagged.clone()
-    }
-}
-
-/// A document in the pieces the renderer writes (64 KiB each). One 32 MiB buffer per
-/// request would be fresh pages from the kernel every time (an allocation that size is
-/// mapped anew and faulted in page by page: 40% of the time at 100,000 clients); pieces of
-/// this size come from the allocator's heap. (Handing each piece to the HTTP side as it is
-/// written, to overlap render and transfer, measured slower on two cores: 37.6 ms against
-/// 30.7 ms at 100,000 clients.)
-#[derive(Default)]
-pub struct Pieces {
-    pub pieces: Vec<Bytes>,
-    pub len: usize,
-}
-
-impl std::io::Write for Pieces {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.pieces.push(Bytes::copy_from_slice(data));
-        self.len += data.len();
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The rendered rows kept: the two sorts and filters asked for last, at one version of the
-/// table (at 100,000 clients each is 30 MB: two at most).
-#[derive(Default)]
-struct Rendered {
-    version: u64,
-    kept: Vec<(View, Arc<Pieces>)>,
-    /// The rows' places in name order, at a layout of the table (the default sort, and the
-    /// most of a render: kept while no row comes or goes).
-    by_name: Option<(u64, Vec<u32>)>,
-}
-
-/// A sort and a filter of `/api/clients`.
-type View = (SortKey, Option<State>);
-
-impl Rendered {
-    const KEEP: usize = 2;
-
-    fn get(&mut self, registry: &Registry, sort: SortKey, only: Option<State>) -> Arc<Pieces> {
-        if self.version != registry.version() {
-            self.kept.clear();
-            self.version = registry.version();
-        }
-        let key = (sort, only);
-        if let Some(at) = self.kept.iter().position(|(k, _)| *k == key) {
-            let hit = self.kept.remove(at);
-            let pieces = Arc::clone(&hit.1);
-            self.kept.push(hit);
-            return pieces;
-        }
-        let rows = if sort == SortKey::Name {
-            let layout = registry.layout();
-            if self.by_name.as_ref().is_none_or(|(l, _)| *l != layout) {
-                self.by_name = Some((layout, registry.name_order()));
-            }
-            let order = self.by_name.as_ref().map_or(&[][..], |(_, o)| o.as_slice());
-            registry.rows_in(order, only)
-        } else {
-            registry.rows(sort, only)
-        };
-        let mut pieces = Pieces::default();
-        // Writing to memory cannot fail.
-        let _ = json::rows(&rows, &mut pieces);
-        let pieces = Arc::new(pieces);
-        if self.kept.len() >= Self::KEEP {
-            self.kept.remove(0);
-        }
-        self.kept.push((key, Arc::clone(&pieces)));
-        pieces
     }
 }
 

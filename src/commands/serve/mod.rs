@@ -11,6 +11,7 @@ mod dashboard;
 mod http;
 mod hub;
 mod metrics;
+mod rendered;
 
 use std::future::IntoFuture;
 use std::sync::Arc;

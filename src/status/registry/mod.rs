@@ -144,6 +144,7 @@ impl Registry {
             return false;
         };
         self.rows[i].since = since;
+        self.rows[i].touched = self.version;
         true
     }
 
@@ -297,6 +298,7 @@ impl Registry {
             row.last_seen = now;
             row.epoch = self.epoch;
             row.retained_ever |= obs.retained;
+            row.touched = self.version;
             row.extra = extra;
             if !Arc::ptr_eq(&row.source, label) {
                 row.source = Arc::clone(label);
@@ -325,6 +327,7 @@ impl Registry {
             source: Arc::clone(label),
             epoch: self.epoch,
             retained_ever: obs.retained,
+            touched: self.version,
         };
         let at = u32::try_from(self.rows.len()).expect("fewer than 4 billion clients");
         self.layout += 1;
@@ -360,6 +363,7 @@ impl Registry {
             row.detail = Detail::Value(Box::new(serde_json::Value::String(detail.to_owned())));
             row.since = Some(now);
             row.changes = row.changes.saturating_add(1);
+            row.touched = self.version;
             if let Some(out) = out.as_deref_mut() {
                 out.push(Change {
                     time: now,
@@ -504,14 +508,9 @@ impl Registry {
         order
     }
 
-    /// The rows at these places (from [`Registry::name_order`] at the current layout),
-    /// filtered by `only`.
-    pub fn rows_in(&self, order: &[u32], only: Option<State>) -> Vec<&Row> {
-        order
-            .iter()
-            .filter_map(|&i| self.rows.get(i as usize))
-            .filter(|r| only.is_none_or(|s| r.state == s))
-            .collect()
+    /// The row at this place (from [`Registry::name_order`] at the current layout).
+    pub fn at(&self, place: u32) -> Option<&Row> {
+        self.rows.get(place as usize)
     }
 
     /// The rows to show: filtered by `only`, sorted by `sort`.
