@@ -150,7 +150,8 @@ pub fn db_error(path: &Path, e: &rusqlite::Error) -> anyhow::Error {
     let code = e.sqlite_error_code();
     match code {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => anyhow::anyhow!(
-            "{shown} is locked by another process (is another `mqtt-scan serve` using it? give this one its own --db)"
+            "{shown} is still locked by another process after {} s (try again when it is done, or choose another --db)",
+            BUSY_TIMEOUT.as_secs()
         ),
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => anyhow::anyhow!(
             "{shown} is damaged or not an SQLite database (move it aside; serve starts a new one)"
