@@ -499,7 +499,7 @@ impl Registry {
     }
 
     /// The rows' places in the table, in natural name order (`rows(SortKey::Name, None)`
-    /// as places): for [`Registry::rows_in`] while [`Registry::layout`] stays.
+    /// as places): for [`Registry::at`] while [`Registry::layout`] stays.
     pub fn name_order(&self) -> Vec<u32> {
         let mut order: Vec<u32> = (0..u32::try_from(self.rows.len()).unwrap_or(u32::MAX)).collect();
         order.sort_unstable_by(|&a, &b| {
