@@ -45,6 +45,8 @@ type View = (SortKey, Option<State>);
 /// The rendered rows kept.
 #[derive(Default)]
 pub struct Rendered {
+    /// The table (`Registry::id`) all this was rendered from: another one starts afresh.
+    table: u64,
     /// The table's version that `kept` was rendered at.
     version: u64,
     /// Whole: the two sorts and filters asked for last (at 100,000 clients each is 30 MB).
@@ -80,6 +82,12 @@ impl Rendered {
     /// The `clients` array's rows and the document's end, sorted by `sort`, filtered by
     /// `only`: what [`json::rows`] writes of `registry.rows(sort, only)`.
     pub fn get(&mut self, registry: &Registry, sort: SortKey, only: Option<State>) -> Arc<Pieces> {
+        if self.table != registry.id() {
+            *self = Self {
+                table: registry.id(),
+                ..Self::default()
+            };
+        }
         if self.version != registry.version() {
             self.kept.clear();
             self.version = registry.version();

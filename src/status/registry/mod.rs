@@ -55,7 +55,9 @@ fn expand_hash(h: u32) -> u64 {
     u64::from(h) << 32 | u64::from(h)
 }
 
-#[derive(Clone)]
+/// The next [`Registry::id`].
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 pub struct Registry {
     sources: Vec<Source>,
     vocab: Vocabulary,
@@ -63,6 +65,8 @@ pub struct Registry {
     index: HashTable<Slot>,
     hasher: DefaultHashBuilder,
     epoch: u32,
+    /// This table's own number, 1 and up (see `id`).
+    id: u64,
     /// Moves on with every change to the rows (a fold, a sweep, a since set): what was
     /// rendered at one version is still right while it stays.
     version: u64,
@@ -85,6 +89,7 @@ impl Registry {
             index: HashTable::new(),
             hasher: DefaultHashBuilder::default(),
             epoch: 0,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             version: 0,
             layout: 0,
             births: HashMap::new(),
@@ -100,6 +105,12 @@ impl Registry {
         if !self.hidden.iter().any(|h| &**h == client_id) {
             self.hidden.push(client_id.into());
         }
+    }
+
+    /// Which table this is: unique in the process, so that what was kept of one table's
+    /// `version` and `layout` is never taken for another's.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The rows' version: the same number, the same rows (see `version`).

@@ -139,3 +139,155 @@ fn a_change_renders_again_only_the_stretch_of_its_row() {
     assert_eq!(served, whole);
     assert!(served.contains("\"c0500\""));
 }
+
+/// Cascades (Sparkplug node deaths, Homie lost roots), re-syncs and a second table.
+mod presets_and_tables {
+    use super::*;
+    use crate::status::presets;
+
+    fn mixed() -> Registry {
+        let mut sources = vec![Source::topic(Pattern::parse("s/#").unwrap())];
+        for name in ["sparkplug", "homie"] {
+            let p = presets::find(name).unwrap();
+            for topic in p.topics {
+                sources.push(Source::preset(topic, p.name.into()).unwrap());
+            }
+        }
+        Registry::new(sources, Vocabulary::default())
+    }
+
+    fn cert(bd: u64) -> Vec<u8> {
+        crate::status::sparkplug::encode(&crate::status::sparkplug::Certificate {
+            timestamp: Some(1_795_000_000_000),
+            seq: Some(0),
+            bd_seq: Some(bd),
+        })
+    }
+
+    fn check(rendered: &mut Rendered, r: &Registry, sort: SortKey, only: Option<State>) {
+        let (served, whole) = both(rendered, r, sort, only);
+        assert_eq!(served, whole, "sort {sort:?} only {only:?}");
+    }
+
+    fn all_views(rendered: &mut Rendered, r: &Registry) {
+        for only in [
+            None,
+            Some(State::Online),
+            Some(State::Offline),
+            Some(State::Unknown),
+        ] {
+            check(rendered, r, SortKey::Name, only);
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op2 {
+        Fold(u16, &'static str, bool),
+        NBirth(u8, u64),
+        NDeath(u8, u64),
+        DBirth(u8, u16),
+        HomieState(u8, &'static str),
+        HomieDesc(u8, u8),
+        Sync(Vec<u16>),
+        Since(u16, i64),
+        Get(Option<State>),
+    }
+
+    fn op2() -> impl Strategy<Value = Op2> {
+        let only = prop::sample::select(vec![
+            None,
+            Some(State::Online),
+            Some(State::Offline),
+            Some(State::Unknown),
+        ]);
+        let payload = prop::sample::select(vec!["1", "0", "garbage", ""]);
+        let hs = prop::sample::select(vec!["ready", "lost", "sleeping", "disconnected"]);
+        prop_oneof![
+            4 => (0u16..300, payload, any::<bool>()).prop_map(|(c, p, r)| Op2::Fold(c, p, r)),
+            1 => (0u8..3, 0u64..3).prop_map(|(n, b)| Op2::NBirth(n, b)),
+            1 => (0u8..3, 0u64..3).prop_map(|(n, b)| Op2::NDeath(n, b)),
+            2 => (0u8..3, 0u16..200).prop_map(|(n, d)| Op2::DBirth(n, d)),
+            1 => (0u8..20, hs).prop_map(|(n, s)| Op2::HomieState(n, s)),
+            1 => (0u8..20, 0u8..20).prop_map(|(n, r)| Op2::HomieDesc(n, r)),
+            1 => prop::collection::vec(0u16..300, 0..300).prop_map(Op2::Sync),
+            1 => (0u16..300, 0i64..1000).prop_map(|(c, s)| Op2::Since(c, s)),
+            3 => only.prop_map(Op2::Get),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn cascades_syncs_and_a_registry_switch(ops in prop::collection::vec(op2(), 1..150)) {
+            let mut rendered = Rendered::default();
+            // Requests before the watcher's table exists are answered from an empty one.
+            let empty = mixed();
+            all_views(&mut rendered, &empty);
+            let mut r = mixed();
+            r.hide("me");
+            for n in 0..300u16 {
+                r.fold(&Observation { topic: &format!("s/c{n}"), payload: b"1", retained: true }, t(0));
+            }
+            let mut epoch = r.begin_sync();
+            for (i, op) in ops.into_iter().enumerate() {
+                let now = t(i64::try_from(i).unwrap() + 1);
+                match op {
+                    Op2::Fold(n, p, ret) => { r.fold(&Observation { topic: &format!("s/c{n}"), payload: p.as_bytes(), retained: ret }, now); }
+                    Op2::NBirth(n, b) => { r.fold(&Observation { topic: &format!("spBv1.0/g/NBIRTH/e{n}"), payload: &cert(b), retained: false }, now); }
+                    Op2::NDeath(n, b) => { r.fold(&Observation { topic: &format!("spBv1.0/g/NDEATH/e{n}"), payload: &cert(b), retained: false }, now); }
+                    Op2::DBirth(n, d) => { r.fold(&Observation { topic: &format!("spBv1.0/g/DBIRTH/e{n}/d{d}"), payload: &cert(0), retained: false }, now); }
+                    Op2::HomieState(n, s) => { r.fold(&Observation { topic: &format!("homie/5/h{n}/$state"), payload: s.as_bytes(), retained: true }, now); }
+                    Op2::HomieDesc(n, root) => {
+                        let desc = format!(r#"{{"homie":"5.0","root":"h{root}"}}"#);
+                        r.fold(&Observation { topic: &format!("homie/5/h{n}/$description"), payload: desc.as_bytes(), retained: true }, now);
+                    }
+                    Op2::Sync(seen) => {
+                        for n in seen {
+                            r.fold(&Observation { topic: &format!("s/c{n}"), payload: b"1", retained: true }, now);
+                        }
+                        r.sweep(epoch, now);
+                        epoch = r.begin_sync();
+                    }
+                    Op2::Since(n, s) => { r.set_since(&format!("c{n}"), Some(t(s))); }
+                    Op2::Get(only) => {
+                        let (served, whole) = both(&mut rendered, &r, SortKey::Name, only);
+                        prop_assert_eq!(served, whole);
+                    }
+                }
+            }
+            for only in [None, Some(State::Online), Some(State::Offline), Some(State::Unknown)] {
+                let (served, whole) = both(&mut rendered, &r, SortKey::Name, only);
+                prop_assert_eq!(served, whole);
+            }
+        }
+    }
+
+    /// Two tables at the same version and layout, different rows (serve starts on an empty
+    /// table, then the watcher's): the second is never served the first one's rows.
+    #[test]
+    fn another_table_at_the_same_version_and_layout_is_rendered_afresh() {
+        let mut a = registry();
+        let mut b = registry();
+        a.fold(
+            &Observation {
+                topic: "s/x",
+                payload: b"1",
+                retained: true,
+            },
+            t(0),
+        );
+        b.fold(
+            &Observation {
+                topic: "s/y",
+                payload: b"0",
+                retained: true,
+            },
+            t(0),
+        );
+        assert_eq!((a.version(), a.layout()), (b.version(), b.layout()));
+        let mut rendered = Rendered::default();
+        check(&mut rendered, &a, SortKey::Name, None);
+        let (served, whole) = both(&mut rendered, &b, SortKey::Name, None);
+        assert_eq!(served, whole);
+    }
+}
