@@ -12,8 +12,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, oneshot, watch};
 
 use super::metrics::Metrics;
-pub use super::rendered::Pieces;
-use super::rendered::Rendered;
+use super::rendered::{Pieces, Rendered};
 use crate::cli::EventFormat;
 use crate::commands::watch::core::{Happening, Link, Watcher};
 use crate::commands::watch::stream::{self, Output};

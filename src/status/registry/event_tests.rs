@@ -1,8 +1,8 @@
 //! The fold of brokers' client events: EMQX, RMQTT, NanoMQ, aedes and AWS IoT, with the
 //! payloads their documentation shows.
 
+use super::testing::preset_sources;
 use super::*;
-use crate::status::presets;
 use chrono::TimeZone;
 use serde_json::json;
 
@@ -19,14 +19,7 @@ fn ms(s: i64) -> i64 {
 }
 
 fn registry(names: &[&str]) -> Registry {
-    let mut sources = Vec::new();
-    for name in names {
-        let p = presets::find(name).unwrap();
-        for topic in p.topics {
-            sources.push(Source::preset(topic, p.name.into()).unwrap());
-        }
-    }
-    Registry::new(sources, Vocabulary::default())
+    Registry::new(preset_sources(names), Vocabulary::default())
 }
 
 fn live<'a>(topic: &'a str, payload: &'a str) -> Observation<'a> {

@@ -11,6 +11,8 @@ mod homie;
 mod row;
 mod sparkplug;
 #[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
 mod tests;
 
 pub use event::{is_generated_client_id, GENERATED_PREFIX};

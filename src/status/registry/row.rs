@@ -81,8 +81,8 @@ pub struct Row {
     pub epoch: u32,
     /// Some message for this row came from the retained store: a re-sync may judge it.
     pub retained_ever: bool,
-    /// The table's [`Registry::version`](super::Registry::version) at this row's last change: what was rendered of
-    /// it at a later version is still right.
+    /// The table's [`Registry::version`](super::Registry::version) at this row's last
+    /// change: what was rendered of it at a later version is still right.
     pub touched: u64,
 }
 

@@ -1,5 +1,6 @@
 //! The fold, case by case.
 
+use super::testing::{cert, preset_sources};
 use super::*;
 use crate::status::{sparkplug, Pattern};
 use chrono::TimeZone;
@@ -182,22 +183,7 @@ fn apply_describes_each_change() {
 }
 
 fn preset_registry(names: &[&str]) -> Registry {
-    let mut sources = Vec::new();
-    for name in names {
-        let p = crate::status::presets::find(name).unwrap();
-        for topic in p.topics {
-            sources.push(Source::preset(topic, p.name.into()).unwrap());
-        }
-    }
-    Registry::new(sources, Vocabulary::default())
-}
-
-fn cert(bd: u64) -> Vec<u8> {
-    crate::status::sparkplug::encode(&crate::status::sparkplug::Certificate {
-        timestamp: Some(1_795_000_000_000),
-        seq: Some(0),
-        bd_seq: Some(bd),
-    })
+    Registry::new(preset_sources(names), Vocabulary::default())
 }
 
 fn raw<'a>(topic: &'a str, payload: &'a [u8]) -> Observation<'a> {
